@@ -1,0 +1,216 @@
+"""Every task of the project: `nox` runs what CI needs, `nox -s NAME` runs one task.
+
+Tool versions are pinned here so that a fresh machine reproduces what CI saw; in particular the
+generator and ruff (its formatting post hook) decide the bytes of generated/.
+"""
+
+from __future__ import annotations
+
+import difflib
+import filecmp
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+SPEC = ROOT / "openapi.yaml"
+GENERATOR_CONFIG = ROOT / "generator-config.yaml"
+TEMPLATES = ROOT / "templates"
+GENERATED = ROOT / "generated" / "cortex_api_client"
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+GENERATOR = "openapi-python-client==0.29.1"
+RUFF = "ruff==0.17.6"
+SPEC_VALIDATOR = "openapi-spec-validator==0.9.0"
+TEST_PYTHONS = ["3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["spec", "generated_up_to_date", "lint", "typecheck", "tests", "build"]
+nox.options.default_venv_backend = "uv|virtualenv"
+# A Python that this machine lacks is skipped with a message (see _find_pythons), not an error,
+# even under CI=true where nox would otherwise fail the run.
+nox.options.error_on_missing_interpreters = False
+
+
+def _find_pythons() -> None:
+    """Put pyenv's interpreters ahead of its shims on PATH, and say which test Pythons are missing.
+
+    pyenv installs versions under ~/.pyenv/versions without putting them on PATH; its shims do
+    answer to `python3.12`, but only fail there unless that version is selected.
+    """
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found: dict[str, Path] = {}
+    if root.is_dir():
+        for version_dir in sorted(root.iterdir()):
+            minor = ".".join(version_dir.name.split(".")[:2])
+            if minor in TEST_PYTHONS and (version_dir / "bin" / f"python{minor}").exists():
+                found[minor] = version_dir / "bin"
+    paths = [str(p) for p in found.values()]
+    os.environ["PATH"] = os.pathsep.join([*paths, os.environ.get("PATH", "")])
+    for minor in TEST_PYTHONS:
+        if minor not in found and shutil.which(f"python{minor}") is None:
+            print(
+                f"noxfile: Python {minor} not found (looked on PATH and in {root}); "
+                f"its tests session will be skipped.",
+                file=sys.stderr,
+            )
+
+
+_find_pythons()
+
+
+def _generate_into(session: nox.Session, destination: Path) -> None:
+    """Run the pinned generator from the spec, config and templates into destination/."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "cortex_api_client"
+        session.run(
+            "openapi-python-client",
+            "generate",
+            "--path",
+            str(SPEC),
+            "--config",
+            str(GENERATOR_CONFIG),
+            "--custom-template-path",
+            str(TEMPLATES),
+            "--meta",
+            "none",
+            "--output-path",
+            str(out),
+            "--fail-on-warning",
+            env={"RUFF_NO_CACHE": "true"},
+            external=False,
+        )
+        if destination.exists():
+            shutil.rmtree(destination)
+        shutil.copytree(out, destination)
+
+
+def _tree(root: Path) -> dict[str, Path]:
+    return {
+        str(p.relative_to(root)): p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def _differences(expected: Path, actual: Path) -> list[str]:
+    """Readable differences between two trees: missing and extra files, then unified diffs."""
+    want, have = _tree(expected), _tree(actual)
+    lines: list[str] = []
+    for name in sorted(want.keys() - have.keys()):
+        lines.append(f"missing from {actual}: {name}")
+    for name in sorted(have.keys() - want.keys()):
+        lines.append(f"not produced by the generator: {name}")
+    for name in sorted(want.keys() & have.keys()):
+        if not filecmp.cmp(want[name], have[name], shallow=False):
+            lines.append(f"differs: {name}")
+            lines.extend(
+                difflib.unified_diff(
+                    have[name].read_text().splitlines(),
+                    want[name].read_text().splitlines(),
+                    fromfile=f"committed/{name}",
+                    tofile=f"regenerated/{name}",
+                    lineterm="",
+                )
+            )
+    return lines
+
+
+@nox.session
+def generate(session: nox.Session) -> None:
+    """Regenerate generated/cortex_api_client from openapi.yaml (never edit the output by hand)."""
+    session.install(GENERATOR, RUFF)
+    _generate_into(session, GENERATED)
+    session.log(f"wrote {GENERATED.relative_to(ROOT)}")
+
+
+@nox.session
+def generated_up_to_date(session: nox.Session) -> None:
+    """Fail, naming the files, when generated/ is not what the spec and templates produce.
+
+    Generates twice into temporary folders: the two runs must be byte-identical (determinism),
+    and the committed copy must equal them (no drift, no hand edits).
+    """
+    session.install(GENERATOR, RUFF)
+    with tempfile.TemporaryDirectory() as scratch:
+        first, second = Path(scratch) / "first", Path(scratch) / "second"
+        _generate_into(session, first)
+        _generate_into(session, second)
+        if nondeterministic := _differences(first, second):
+            session.error("two generator runs differ:\n" + "\n".join(nondeterministic))
+        if drift := _differences(first, GENERATED):
+            session.error(
+                "generated/cortex_api_client is out of date; run `nox -s generate` and commit.\n"
+                + "\n".join(drift)
+            )
+    session.log("generated/cortex_api_client matches a fresh run, and two runs are identical")
+
+
+@nox.session
+def spec(session: nox.Session) -> None:
+    """Validate openapi.yaml, then check that the generator reads it with no warning."""
+    session.install(SPEC_VALIDATOR, GENERATOR, RUFF)
+    session.run("openapi-spec-validator", str(SPEC))
+    with tempfile.TemporaryDirectory() as scratch:
+        _generate_into(session, Path(scratch) / "out")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check on everything hand-written."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    targets = ["wrapper", "tests", "noxfile.py"]
+    session.run("ruff", "check", *targets)
+    session.run("ruff", "format", "--check", *targets)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the wrapper and on the generated package."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.run("mypy", "--strict", "wrapper/cortex_sdk", "generated/cortex_api_client")
+
+
+@nox.session(python=TEST_PYTHONS)
+def tests(session: nox.Session) -> None:
+    """pytest on every supported Python, against the installed package (not the source tree)."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build wheel and sdist, check the wheel's contents, and import it in an empty venv."""
+    session.install("build==1.6.1")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    (wheel,) = dist.glob("cortex_sdk-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    required = [
+        "cortex_sdk/__init__.py",
+        "cortex_sdk/py.typed",
+        "cortex_api_client/__init__.py",
+        "cortex_api_client/py.typed",
+        "cortex_api_client/api/queries/get_query_results.py",
+    ]
+    if missing := [name for name in required if name not in names]:
+        session.error(f"{wheel.name} lacks: {', '.join(missing)}")
+    if strays := sorted(n for n in names if n.split("/")[0] in {"tests", "generated", "wrapper"}):
+        session.error(f"{wheel.name} ships files it should not: {strays[:5]}")
+    session.log(f"{wheel.name}: both packages and their py.typed markers are present")
+    with tempfile.TemporaryDirectory() as scratch:
+        venv = Path(scratch) / "venv"
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        session.run(python, "-m", "pip", "install", "--quiet", str(wheel), external=True)
+        session.run(
+            python,
+            "-c",
+            "import cortex_sdk, cortex_api_client; print('imported', cortex_sdk.__version__)",
+            external=True,
+        )
