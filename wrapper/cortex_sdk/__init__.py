@@ -1,4 +1,10 @@
-"""cortex-sdk: a Python SDK for the Cortex Queries API."""
+"""cortex-sdk: a Python SDK for the Cortex Queries API.
+
+from cortex_sdk import Cortex
+with Cortex() as client:            # CORTEX_API_KEY, CORTEX_BASE_URL
+    job = client.queries.run("tag = 'payments'")
+    state = client.queries.get(job.job_id)
+"""
 
 from __future__ import annotations
 
@@ -13,16 +19,61 @@ from cortex_api_client.models import (
     TooManyRequestsProblemDetail,
 )
 
+from ._client import AsyncCortex, Cortex
+from ._config import ConfigurationError
+from ._exceptions import (
+    RETRYABLE_ERROR_TYPES,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    CortexError,
+    IntegrationError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    QueryCancelledError,
+    QueryError,
+    QueryFailedError,
+    QueryTimedOutError,
+    RateLimitError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
 from ._version import __version__
 
 __all__ = [
+    "RETRYABLE_ERROR_TYPES",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncCortex",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "Cortex",
+    "CortexError",
     "ErrorResponse",
     "ErrorType",
+    "IntegrationError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
     "QueryBuilderResult",
+    "QueryCancelledError",
+    "QueryError",
+    "QueryFailedError",
     "QueryRequest",
     "QueryResponse",
     "QueryResult",
     "QueryStatus",
+    "QueryTimedOutError",
+    "RateLimitError",
     "TooManyRequestsProblemDetail",
+    "UnexpectedResponseError",
+    "WaitTimeoutError",
     "__version__",
 ]

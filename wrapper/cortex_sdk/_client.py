@@ -1,0 +1,194 @@
+"""`Cortex` and `AsyncCortex`: configuration, the wired httpx client, and the resources."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import httpx
+from cortex_api_client import AuthenticatedClient
+
+from ._config import (
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_REQUESTS_PER_MINUTE,
+    Settings,
+    resolve_settings,
+)
+from ._queries import AsyncQueries, Queries
+from ._transport import install_transports
+
+__all__ = ["AsyncCortex", "Cortex"]
+
+
+class _Base:
+    """Settings and policy shared by the sync and async clients."""
+
+    _settings: Settings
+
+    def _configure(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: float | httpx.Timeout | None,
+        max_retries: int,
+        max_retry_after: float,
+        requests_per_minute: float,
+        call_timeout: float | None,
+        allow_insecure_http: bool,
+        http_client: httpx.Client | httpx.AsyncClient,
+    ) -> AuthenticatedClient:
+        self._settings = resolve_settings(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_after=max_retry_after,
+            requests_per_minute=requests_per_minute,
+            call_timeout=call_timeout,
+            allow_insecure_http=allow_insecure_http,
+        )
+        http_client.base_url = httpx.URL(self._settings.base_url)
+        install_transports(http_client, self._settings.policy())
+        # The key is added by the transport (only for the base URL's origin), never by this
+        # client: its token stays empty so that neither repr() nor a stray request shows it.
+        low_level = AuthenticatedClient(base_url=self._settings.base_url, token="")
+        if isinstance(http_client, httpx.AsyncClient):
+            return low_level.set_async_httpx_client(http_client)
+        return low_level.set_httpx_client(http_client)
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._settings.base_url!r}, api_key='***')"
+
+
+class Cortex(_Base):
+    """The Cortex Queries API, synchronously. Safe to share between threads.
+
+    Settings come from the arguments, else `CORTEX_API_KEY` and `CORTEX_BASE_URL`:
+
+    - `timeout`: per request (seconds or an httpx.Timeout; default 30 s, 10 s to connect).
+    - `max_retries`: retries after a 429, a connection failure, or (GET only) a 5xx (default 4).
+    - `max_retry_after`: the longest Retry-After the client sleeps; a longer one raises
+      RateLimitError at once with `.retry_after` (default 60 s).
+    - `requests_per_minute`: the client-side limit (default 1000, Cortex's documented limit),
+      lowered after a 429 and recovered gradually.
+    - `call_timeout`: the overall deadline of one call, retries and waits included (default 300 s).
+    - `http_client`: your own httpx.Client (proxies, certificates...); its transports are wrapped,
+      and it is not closed by this client.
+    - `allow_insecure_http`: permit plain http to a host other than this machine.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+        http_client: httpx.Client | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        if http_client is not None and not isinstance(http_client, httpx.Client):
+            raise TypeError(
+                f"http_client must be an httpx.Client, got {type(http_client).__name__}"
+            )
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.Client()
+        try:
+            self.low_level = self._configure(
+                api_key=api_key,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                max_retry_after=max_retry_after,
+                requests_per_minute=requests_per_minute,
+                call_timeout=call_timeout,
+                allow_insecure_http=allow_insecure_http,
+                http_client=self._http,
+            )
+        except BaseException:
+            if self._owns_http:
+                self._http.close()
+            raise
+        if self._owns_http:
+            self._http.timeout = self._settings.timeout
+        self.queries = Queries(self.low_level)
+
+    def close(self) -> None:
+        """Close the connection pool (a client you passed in stays open)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncCortex(_Base):
+    """The Cortex Queries API, as coroutines. Safe to share between tasks; see `Cortex`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise TypeError(
+                f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
+            )
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.AsyncClient()
+        self.low_level = self._configure(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_after=max_retry_after,
+            requests_per_minute=requests_per_minute,
+            call_timeout=call_timeout,
+            allow_insecure_http=allow_insecure_http,
+            http_client=self._http,
+        )
+        if self._owns_http:
+            self._http.timeout = self._settings.timeout
+        self.queries = AsyncQueries(self.low_level)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (a client you passed in stays open)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

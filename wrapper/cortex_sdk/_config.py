@@ -1,0 +1,169 @@
+"""Client settings: from arguments, else the environment (the same variables as Cortex's CLI).
+
+Every setting is checked here, at construction, so a mistake is an error naming the setting
+before any request is made.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import platform
+
+import attrs
+import httpx
+
+from ._exceptions import CortexError
+from ._limiter import RateLimiter
+from ._policy import RequestPolicy, origin_of
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ConfigurationError",
+    "Settings",
+    "resolve_settings",
+]
+
+DEFAULT_BASE_URL = "https://api.getcortexapp.com"
+API_KEY_ENV = "CORTEX_API_KEY"
+BASE_URL_ENV = "CORTEX_BASE_URL"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DEFAULT_MAX_RETRIES = 4
+DEFAULT_MAX_RETRY_AFTER = 60.0
+DEFAULT_CALL_TIMEOUT = 300.0
+# The documented limit of the Cortex API: 1000 requests per minute per client.
+DEFAULT_REQUESTS_PER_MINUTE = 1000.0
+USER_AGENT = f"cortex-sdk/{__version__} (Python {platform.python_version()})"
+
+
+class ConfigurationError(CortexError, ValueError):
+    """A client setting is missing or invalid (named in the message)."""
+
+
+@attrs.frozen
+class Settings:
+    api_key: str = attrs.field(repr=False)
+    base_url: str
+    timeout: httpx.Timeout
+    max_retries: int
+    max_retry_after: float
+    requests_per_minute: float
+    call_timeout: float | None
+
+    def policy(self) -> RequestPolicy:
+        return RequestPolicy(
+            api_key=self.api_key,
+            origin=origin_of(httpx.URL(self.base_url)),
+            user_agent=USER_AGENT,
+            limiter=RateLimiter(self.requests_per_minute),
+            max_retries=self.max_retries,
+            max_retry_after=self.max_retry_after,
+            call_timeout=self.call_timeout,
+        )
+
+
+def resolve_settings(
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    timeout: float | httpx.Timeout | None,
+    max_retries: int,
+    max_retry_after: float,
+    requests_per_minute: float,
+    call_timeout: float | None,
+    allow_insecure_http: bool,
+) -> Settings:
+    """Check every setting and fill the missing ones from the environment and defaults."""
+    return Settings(
+        api_key=_api_key(api_key),
+        base_url=_base_url(base_url, allow_insecure_http=allow_insecure_http),
+        timeout=_timeout(timeout),
+        max_retries=_non_negative_int("max_retries", max_retries),
+        max_retry_after=_number("max_retry_after", max_retry_after, minimum=0.0),
+        requests_per_minute=_positive("requests_per_minute", requests_per_minute),
+        call_timeout=None if call_timeout is None else _positive("call_timeout", call_timeout),
+    )
+
+
+def _api_key(value: str | None) -> str:
+    source = "api_key"
+    if value is None:
+        value, source = os.environ.get(API_KEY_ENV), API_KEY_ENV
+    if value is None:
+        raise ConfigurationError(
+            f"no Cortex API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
+        )
+    if not isinstance(value, str):
+        raise ConfigurationError(f"api_key must be a str, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise ConfigurationError(f"the Cortex API key from {source} is empty")
+    if any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in value):
+        # It would be sent in a header: refuse rather than send something mangled.
+        raise ConfigurationError(
+            f"the Cortex API key from {source} contains whitespace or non-ASCII characters"
+        )
+    return value
+
+
+def _base_url(value: str | None, *, allow_insecure_http: bool) -> str:
+    source = "base_url"
+    if value is None:
+        env = os.environ.get(BASE_URL_ENV)
+        value, source = (env, BASE_URL_ENV) if env else (DEFAULT_BASE_URL, "the default")
+    if not isinstance(value, str):
+        raise ConfigurationError(f"base_url must be a str, got {type(value).__name__}")
+    try:
+        url = httpx.URL(value.strip())
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"{source} is not a valid URL: {value!r} ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"{source} must be an http(s) URL with a host, got {value!r}")
+    if url.scheme == "http" and not _is_loopback(url.host) and not allow_insecure_http:
+        raise ConfigurationError(
+            f"{source} {value!r} uses plain http to a host that is not this machine, which would "
+            "send the API key unencrypted; use https, or pass allow_insecure_http=True"
+        )
+    if url.query or url.fragment:
+        raise ConfigurationError(f"{source} must not have a query or fragment, got {value!r}")
+    return str(url).rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
+    if value is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(value, httpx.Timeout):
+        return value
+    return httpx.Timeout(_positive("timeout", value))
+
+
+def _number(name: str, value: object, *, minimum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be a number, got {type(value).__name__}")
+    if math.isnan(value) or value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _positive(name: str, value: object) -> float:
+    number = _number(name, value, minimum=0.0)
+    if number == 0 or math.isinf(number):
+        raise ConfigurationError(f"{name} must be positive and finite, got {value!r}")
+    return number
+
+
+def _non_negative_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{name} must be a non-negative int, got {value!r}")
+    return value

@@ -1,0 +1,77 @@
+"""What every operation does around the generated call, the same for sync and async.
+
+Checks the arguments before anything is sent, and turns the generated `Response` into the model
+the spec promises or a typed error (typed HTTP errors were already raised by the transport).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from cortex_api_client.errors import MalformedResponse, UnexpectedStatus
+from cortex_api_client.types import Response
+
+from ._exceptions import UnexpectedResponseError
+
+__all__ = ["MAX_BODY_BYTES", "check_job_id", "check_query", "expect", "translated_errors"]
+
+# The documented maximum request body of the Cortex API (2 MB, read as 2 MiB).
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+T = TypeVar("T")
+
+
+def check_job_id(job_id: object) -> str:
+    """A job id must be a non-empty string; any characters are fine (it is sent encoded)."""
+    if not isinstance(job_id, str):
+        raise TypeError(f"job_id must be a str, got {type(job_id).__name__}: {job_id!r:.80}")
+    if not job_id.strip():
+        raise ValueError("job_id must not be empty or blank")
+    return job_id
+
+
+def check_query(query: object) -> str:
+    """A CQL query must be a non-empty string whose request body fits the API's 2 MB limit."""
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a str, got {type(query).__name__}: {query!r:.80}")
+    if not query.strip():
+        raise ValueError("query must not be empty or blank")
+    # Encoded as httpx encodes the JSON body: compact, UTF-8.
+    size = len(json.dumps({"query": query}, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_BODY_BYTES:
+        raise ValueError(
+            f"query makes a request body of {size:,} bytes; the Cortex API accepts at most "
+            f"{MAX_BODY_BYTES:,} bytes (2 MB)"
+        )
+    return query
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Errors the generated layer raises for a bad body become UnexpectedResponseError."""
+    try:
+        yield
+    except MalformedResponse as exc:
+        raise UnexpectedResponseError(
+            "the response body does not match the spec",
+            status_code=exc.status_code,
+            body=exc.content,
+        ) from exc
+    except UnexpectedStatus as exc:
+        raise UnexpectedResponseError(
+            "the response status is not one the spec lists",
+            status_code=exc.status_code,
+            body=exc.content,
+        ) from exc
+
+
+def expect(response: Response[Any], model: type[T]) -> T:
+    """The parsed body when it is the model the spec promises for success."""
+    if isinstance(response.parsed, model):
+        return response.parsed
+    raise UnexpectedResponseError(
+        f"expected a {model.__name__} body", status_code=response.status_code, body=response.content
+    )

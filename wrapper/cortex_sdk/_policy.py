@@ -1,0 +1,214 @@
+"""What to do with each request and answer: the decisions the sync and async transports share.
+
+Why our own code rather than httpx-retries, stamina or tenacity: the retry decision here depends
+on things those libraries do not model together: the HTTP method (a POST that may have started a
+job is never blindly resent), the Cortex error type in the body (INTEGRATION_TIMED_OUT is worth a
+retry, ILLEGAL_ARGUMENT_ERROR is not), Retry-After as seconds, HTTP-date or a problem+json field,
+a cap above which we raise instead of sleeping, a limiter shared with every other caller that a
+429 must slow down, and a per-call deadline that bounds all of it. httpx-retries covers the
+header and the method but not the rest; stamina/tenacity retry a function, not a request, and
+would sit above the generated operations instead of below them. So the transports keep only the
+I/O (send, sleep) and every decision lives here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+import attrs
+import httpx
+
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    CortexError,
+)
+from ._response_errors import error_from_response
+from ._retry_after import retry_after_seconds
+
+if TYPE_CHECKING:
+    from ._limiter import RateLimiter
+
+__all__ = ["Call", "RequestPolicy", "call_deadline", "origin_of"]
+
+logger = logging.getLogger("cortex_sdk")
+
+# Methods that may be sent again after the server may have acted on them.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+# Failures that happen before a request reaches the server: safe to retry for every method.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Failures that retrying cannot fix.
+_PERMANENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+# An absolute time.monotonic() deadline set by a caller (the polling helpers) for every request
+# made in its context; the transport never lets a call outlive it.
+call_deadline: ContextVar[float | None] = ContextVar("cortex_sdk_call_deadline", default=None)
+
+
+@attrs.frozen
+class RequestPolicy:
+    """Everything a transport needs to know, shared by all requests of one client."""
+
+    api_key: str = attrs.field(repr=False)
+    origin: tuple[str, str, int]  # scheme, host, port of the base URL: the key goes only there
+    user_agent: str
+    limiter: RateLimiter
+    max_retries: int
+    max_retry_after: float
+    call_timeout: float | None
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+
+    def start(self, request: httpx.Request) -> Call:
+        now = time.monotonic()
+        deadline = call_deadline.get()
+        if self.call_timeout is not None:
+            own = now + self.call_timeout
+            deadline = own if deadline is None else min(deadline, own)
+        return Call(self, request, deadline)
+
+
+class Call:
+    """One logical request through its attempts: what to wait, whether to retry, what to raise."""
+
+    def __init__(self, policy: RequestPolicy, request: httpx.Request, deadline: float | None):
+        self.policy = policy
+        self.request = request
+        self.deadline = deadline
+        self.retries = 0
+        self._method = request.method.upper()
+        self._base_timeout = dict(request.extensions.get("timeout", {}))
+        self._label = f"{self._method} {request.url.copy_with(query=None)}"
+
+    # -- before each attempt ----------------------------------------------------------------
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def limiter_wait(self) -> float:
+        """Seconds to sleep before sending: the limiter's slot, or the hold-off after a 429."""
+        wait = max(self.policy.limiter.reserve(), self.policy.limiter.hold_remaining())
+        remaining = self.remaining()
+        if remaining is not None and wait >= remaining:
+            raise APITimeoutError(
+                f"{self._label}: the call's deadline passes before the rate limiter lets it go "
+                f"(needs {wait:.1f} s, {max(remaining, 0):.1f} s left)"
+            )
+        return wait
+
+    def held_off(self) -> bool:
+        """True when a 429 seen meanwhile started a hold-off: wait again before sending."""
+        return self.policy.limiter.hold_remaining() > 0
+
+    def prepare(self) -> None:
+        """Set auth, user agent and this attempt's timeouts on the request."""
+        request = self.request
+        if origin_of(request.url) == self.policy.origin:
+            request.headers["Authorization"] = f"Bearer {self.policy.api_key}"
+        else:
+            # A redirect or an absolute URL to another origin never carries the key.
+            request.headers.pop("Authorization", None)
+        agent = request.headers.get("User-Agent", "")
+        if not agent.startswith(self.policy.user_agent):
+            request.headers["User-Agent"] = f"{self.policy.user_agent} {agent}".strip()
+        remaining = self.remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise APITimeoutError(f"{self._label}: the call's deadline passed")
+            request.extensions["timeout"] = {
+                key: remaining if value is None else min(value, remaining)
+                for key, value in (self._base_timeout or _NO_TIMEOUTS).items()
+            }
+
+    # -- after each attempt -----------------------------------------------------------------
+
+    def after_response(self, response: httpx.Response) -> float | None:
+        """None: hand the response back. A number: retry after sleeping that long. Or raise."""
+        status = response.status_code
+        if status < 400:
+            self.policy.limiter.succeeded()
+            return None
+        error = error_from_response(response)
+        if status == 429:
+            return self._after_rate_limit(response, error)
+        retryable = isinstance(error, APIStatusError) and error.retryable
+        retryable = retryable or status >= 500
+        if not retryable or self._method not in _IDEMPOTENT:
+            raise error
+        advised = retry_after_seconds(response)
+        if advised is not None and advised <= self.policy.max_retry_after:
+            delay = advised
+        else:
+            delay = self._backoff()
+        return self._retry_or_raise(error, delay, f"answered {status}")
+
+    def after_exception(self, exc: Exception) -> float:
+        """Retry after sleeping the returned seconds, or raise the typed error for exc."""
+        if isinstance(exc, CortexError):
+            raise exc
+        if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.TimeoutException):
+            # The async transport's overall deadline (anyio.fail_after) fired.
+            raise APITimeoutError(f"{self._label}: the call's deadline passed") from exc
+        if not isinstance(exc, httpx.TransportError):
+            raise exc
+        error = _typed(exc, self._label)
+        not_sent = isinstance(exc, _NOT_SENT)
+        if isinstance(exc, _PERMANENT) or not (not_sent or self._method in _IDEMPOTENT):
+            raise error from exc
+        try:
+            return self._retry_or_raise(error, self._backoff(), type(exc).__name__)
+        except CortexError as final:
+            raise final from exc
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _after_rate_limit(self, response: httpx.Response, error: CortexError) -> float:
+        advised = retry_after_seconds(response)
+        if advised is not None and advised > self.policy.max_retry_after:
+            raise error  # longer than we may sleep: the caller decides (error.retry_after)
+        delay = advised if advised is not None else self._backoff()
+        self.policy.limiter.hold_off(delay)
+        source = "Retry-After" if advised is not None else "backoff"
+        return self._retry_or_raise(error, delay, f"answered 429 ({source})")
+
+    def _retry_or_raise(self, error: CortexError, delay: float, reason: str) -> float:
+        if self.retries >= self.policy.max_retries:
+            raise error
+        remaining = self.remaining()
+        if remaining is not None and delay >= remaining:
+            raise error  # sleeping would outlive the call's deadline
+        self.retries += 1
+        logger.info(
+            "%s %s; retrying in %.2f s (retry %d of %d)",
+            self._label,
+            reason,
+            delay,
+            self.retries,
+            self.policy.max_retries,
+        )
+        return delay
+
+    def _backoff(self) -> float:
+        """Exponential backoff with equal jitter: half fixed, half random, capped."""
+        ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2.0**self.retries)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+
+
+_NO_TIMEOUTS: dict[str, float | None] = {"connect": None, "read": None, "write": None, "pool": None}
+
+
+def origin_of(url: httpx.URL) -> tuple[str, str, int]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    port = url.port if url.port is not None else (443 if url.scheme == "https" else 80)
+    return (url.scheme, url.host, port)
+
+
+def _typed(exc: httpx.TransportError, label: str) -> APIConnectionError:
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"{label}: timed out ({type(exc).__name__})")
+    return APIConnectionError(f"{label}: connection failed ({type(exc).__name__}: {exc})")

@@ -1,0 +1,138 @@
+"""httpx transports that give every request auth, rate limiting, retries and typed errors.
+
+They sit below the generated client (which only sees an httpx.Client), so an operation added to
+the spec gets all of this after `nox -s generate` with no wrapper change. The decisions live in
+`_policy.Call`; these classes only send, read and sleep, once for sync and once for async.
+
+Responses are read in full inside the transport: a connection dropped mid-body is then a
+retryable failure of this attempt, not an exception escaping later from the caller's read.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+
+if TYPE_CHECKING:
+    from ._policy import Call, RequestPolicy
+
+__all__ = ["AsyncCortexTransport", "CortexTransport", "install_transports"]
+
+
+class CortexTransport(httpx.BaseTransport):
+    """Wraps a sync transport; see the module docstring."""
+
+    def __init__(self, inner: httpx.BaseTransport, policy: RequestPolicy) -> None:
+        self.inner = inner
+        self.policy = policy
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        call = self.policy.start(request)
+        while True:
+            self._wait_turn(call)
+            call.prepare()
+            try:
+                response = self.inner.handle_request(request)
+                try:
+                    response.read()
+                finally:
+                    response.close()
+            except Exception as exc:
+                time.sleep(call.after_exception(exc))
+                continue
+            delay = call.after_response(response)
+            if delay is None:
+                return response
+            time.sleep(delay)
+
+    @staticmethod
+    def _wait_turn(call: Call) -> None:
+        while True:
+            wait = call.limiter_wait()
+            if wait > 0:
+                time.sleep(wait)
+            if not call.held_off():
+                return
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AsyncCortexTransport(httpx.AsyncBaseTransport):
+    """Wraps an async transport; the same steps as CortexTransport, awaited.
+
+    The whole attempt (connect, send, read) runs under the call's deadline, so a server that
+    trickles bytes cannot hold it past that point.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, policy: RequestPolicy) -> None:
+        self.inner = inner
+        self.policy = policy
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        call = self.policy.start(request)
+        while True:
+            await self._wait_turn(call)
+            call.prepare()
+            try:
+                with anyio.fail_after(call.remaining()):
+                    response = await self.inner.handle_async_request(request)
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+            except Exception as exc:
+                await anyio.sleep(call.after_exception(exc))
+                continue
+            delay = call.after_response(response)
+            if delay is None:
+                return response
+            await anyio.sleep(delay)
+
+    @staticmethod
+    async def _wait_turn(call: Call) -> None:
+        while True:
+            wait = call.limiter_wait()
+            if wait > 0:
+                await anyio.sleep(wait)
+            if not call.held_off():
+                return
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def install_transports(client: httpx.Client | httpx.AsyncClient, policy: RequestPolicy) -> None:
+    """Wrap every transport of an httpx client: its default one and its proxy mounts.
+
+    httpx has no public way to wrap the transports of an existing client, and a client's mounts
+    (created from HTTP(S)_PROXY) bypass its default transport; so both private attributes are
+    replaced here, in this one place, and a test pins the behaviour for the supported httpx range.
+    """
+    if isinstance(client, httpx.AsyncClient):
+        client._transport = _wrap_async(client._transport, policy)
+        client._mounts = {
+            pattern: None if inner is None else _wrap_async(inner, policy)
+            for pattern, inner in client._mounts.items()
+        }
+    else:
+        client._transport = _wrap_sync(client._transport, policy)
+        client._mounts = {
+            pattern: None if inner is None else _wrap_sync(inner, policy)
+            for pattern, inner in client._mounts.items()
+        }
+
+
+def _wrap_sync(inner: httpx.BaseTransport, policy: RequestPolicy) -> CortexTransport:
+    if isinstance(inner, CortexTransport):
+        raise ValueError("this httpx.Client is already used by another Cortex client")
+    return CortexTransport(inner, policy)
+
+
+def _wrap_async(inner: httpx.AsyncBaseTransport, policy: RequestPolicy) -> AsyncCortexTransport:
+    if isinstance(inner, AsyncCortexTransport):
+        raise ValueError("this httpx.AsyncClient is already used by another AsyncCortex client")
+    return AsyncCortexTransport(inner, policy)
