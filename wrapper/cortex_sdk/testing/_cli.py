@@ -1,0 +1,146 @@
+"""`python -m cortex_sdk.testing`: serve the fake Cortex Queries API until Ctrl-C or SIGTERM.
+
+`main(argv, prog=...)` is also what `cortex-query serve-fake` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from ._catalog import load_catalog
+from ._faults import parse_rate
+from ._server import FakeCortex
+
+__all__ = ["build_parser", "main"]
+
+
+def _rate(text: str) -> float:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text}")
+    return value
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog or "python -m cortex_sdk.testing",
+        description=(
+            "Serve a fake Cortex Queries API on 127.0.0.1 (POST /api/v1/queries, "
+            "GET /api/v1/queries/{jobId}) with a sample catalog. Prints CORTEX_BASE_URL and "
+            "CORTEX_API_KEY lines on stdout, then serves until Ctrl-C."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
+    parser.add_argument("--api-key", default="test-key", help="the bearer token it accepts")
+    parser.add_argument(
+        "--job-seconds",
+        type=_seconds,
+        default=3.0,
+        metavar="S",
+        help="how long each job runs before it is DONE (default 3)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate,
+        metavar="RATE",
+        help="a token-bucket limit such as 5/s or 1000/min; over it: 429 with Retry-After",
+    )
+    parser.add_argument("--burst", type=float, help="requests allowed at once (default: 1 s worth)")
+    parser.add_argument(
+        "--catalog", metavar="FILE", help="a JSON list of entities (name, tag, type, description)"
+    )
+    parser.add_argument(
+        "--job-status",
+        metavar="STATUS",
+        help="every job ends with this status (FAILURE, CANCELLED, TIMED_OUT...) instead of DONE",
+    )
+    parser.add_argument(
+        "--unknown-enums",
+        action="store_true",
+        help="send a status (PAUSED) and an error type the spec does not list",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no request log on stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    """Run the fake until interrupted; returns the exit status (0, or 2 for bad arguments)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        catalog = load_catalog(args.catalog) if args.catalog else None
+        fake = FakeCortex(
+            api_key=args.api_key,
+            port=args.port,
+            job_seconds=args.job_seconds,
+            catalog=catalog,
+            rate_limit=args.rate_limit,
+            burst=args.burst,
+        )
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
+    if args.job_status:
+        fake.faults.next_jobs(args.job_status, count=None)
+    if args.unknown_enums:
+        fake.faults.unknown_enums()
+    handler: logging.Handler | None = None
+    if not args.quiet:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logging.getLogger("cortex_sdk.testing").addHandler(handler)
+        logging.getLogger("cortex_sdk.testing").setLevel(logging.INFO)
+
+    stop = threading.Event()
+    restore = _on_sigterm(stop)
+    try:
+        try:
+            fake.start()
+        except OSError as exc:
+            print(f"cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
+            return 1
+        with fake:
+            print(f"CORTEX_BASE_URL={fake.url}", flush=True)
+            print(f"CORTEX_API_KEY={fake.api_key}", flush=True)
+            print(f"fake Cortex Queries API on {fake.url}; Ctrl-C to stop", file=sys.stderr)
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+        return 0
+    finally:
+        restore()
+        if handler is not None:
+            logging.getLogger("cortex_sdk.testing").removeHandler(handler)
+
+
+def _on_sigterm(stop: threading.Event) -> Callable[[], None]:
+    """SIGTERM sets `stop` (a clean exit, as for Ctrl-C); returns how to restore the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, handle)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
