@@ -1,18 +1,43 @@
-"""`client.queries`: the Queries operations, sync and async, around the generated functions."""
+"""`client.queries`: the Queries operations, sync and async, around the generated functions.
+
+`wait`, `run_and_wait` and `as_completed` poll with the schedule and deadline of `_polling`;
+the two classes differ only in how they sleep and call.
+"""
 
 from __future__ import annotations
 
-from cortex_api_client import AuthenticatedClient
+import inspect
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING
+
+import anyio
 from cortex_api_client.api.queries import create_query, get_query_results
 from cortex_api_client.models import QueryBuilderResult, QueryRequest, QueryResponse
 
+from ._exceptions import APITimeoutError, CortexError, RateLimitError
 from ._operations import check_job_id, check_query, expect, translated_errors
+from ._polling import (
+    DEFAULT_WAIT_TIMEOUT,
+    Completed,
+    JobWait,
+    ProgressCallback,
+    bounded_by,
+    check_timeout,
+)
+
+if TYPE_CHECKING:
+    from cortex_api_client import AuthenticatedClient
 
 __all__ = ["AsyncQueries", "Queries"]
 
+# How many jobs `Queries.as_completed` waits on at once (one thread each).
+SYNC_WAIT_WORKERS = 16
+
 
 class Queries:
-    """Run CQL queries as jobs and read their results."""
+    """Run CQL queries as jobs, read their state, and wait for them to end."""
 
     def __init__(self, low_level: AuthenticatedClient) -> None:
         self._client = low_level
@@ -31,9 +56,111 @@ class Queries:
             response = get_query_results.sync_detailed(job_id, client=self._client)
         return expect(response, QueryBuilderResult)
 
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> QueryBuilderResult:
+        """Poll until the job ends; return its DONE state.
+
+        Raises QueryFailedError / QueryCancelledError / QueryTimedOutError when it ends
+        otherwise, NotFoundError at once for an unknown id, and WaitTimeoutError (with the last
+        state) when `timeout` seconds pass first. 429s while polling are waited out.
+        `on_progress(state)` is called when the status or progress changes.
+        """
+        waiting = JobWait(
+            check_job_id(job_id),
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_progress=on_progress,
+        )
+        return self._wait(waiting)
+
+    def run_and_wait(
+        self,
+        query: str,
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> QueryBuilderResult:
+        """Start a query and wait for it; `timeout` covers both. See `wait`."""
+        check_query(query)
+        deadline = time.monotonic() + check_timeout("timeout", timeout)
+        with bounded_by(deadline):
+            job = self.run(query)
+        waiting = JobWait(
+            job.job_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_progress=on_progress,
+            deadline=deadline,
+        )
+        return self._wait(waiting)
+
+    def as_completed(
+        self,
+        job_ids: Iterable[str],
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float | None = None,
+    ) -> Iterator[Completed]:
+        """Wait on many jobs; yield each one's `Completed` outcome as soon as it ends.
+
+        A failed job or an expired deadline is yielded as `Completed.error`, not raised, so
+        one bad job does not hide the others. Up to 16 jobs are polled at once, one thread each.
+        """
+        ids = [check_job_id(job_id) for job_id in job_ids]
+        check_timeout("timeout", timeout)
+        if not ids:
+            return
+        deadline = time.monotonic() + timeout
+
+        def one(job_id: str) -> Completed:
+            waiting = JobWait(
+                job_id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                on_progress=None,
+                deadline=deadline,
+            )
+            try:
+                return Completed(job_id, result=self._wait(waiting))
+            except CortexError as exc:
+                return Completed(job_id, error=exc)
+
+        with ThreadPoolExecutor(max_workers=min(SYNC_WAIT_WORKERS, len(ids))) as pool:
+            futures = [pool.submit(one, job_id) for job_id in ids]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
+    def _wait(self, waiting: JobWait) -> QueryBuilderResult:
+        with waiting.deadline_scope():
+            while True:
+                try:
+                    state = self.get(waiting.job_id)
+                except RateLimitError as exc:
+                    time.sleep(waiting.after_rate_limit(exc))
+                    continue
+                except APITimeoutError as exc:
+                    if waiting.deadline_passed():
+                        raise waiting.timed_out() from exc
+                    raise
+                done, _ = waiting.observe(state)
+                if done:
+                    return state
+                time.sleep(waiting.next_sleep())
+
 
 class AsyncQueries:
-    """Run CQL queries as jobs and read their results, as coroutines."""
+    """Run CQL queries as jobs, read their state, and wait for them to end, as coroutines."""
 
     def __init__(self, low_level: AuthenticatedClient) -> None:
         self._client = low_level
@@ -51,3 +178,103 @@ class AsyncQueries:
         with translated_errors():
             response = await get_query_results.asyncio_detailed(job_id, client=self._client)
         return expect(response, QueryBuilderResult)
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> QueryBuilderResult:
+        """Poll until the job ends; see `Queries.wait`. `on_progress` may be async."""
+        waiting = JobWait(
+            check_job_id(job_id),
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_progress=on_progress,
+        )
+        return await self._wait(waiting)
+
+    async def run_and_wait(
+        self,
+        query: str,
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> QueryBuilderResult:
+        """Start a query and wait for it; `timeout` covers both. See `Queries.wait`."""
+        check_query(query)
+        deadline = time.monotonic() + check_timeout("timeout", timeout)
+        with bounded_by(deadline):
+            job = await self.run(query)
+        waiting = JobWait(
+            job.job_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_progress=on_progress,
+            deadline=deadline,
+        )
+        return await self._wait(waiting)
+
+    async def as_completed(
+        self,
+        job_ids: Iterable[str],
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float | None = None,
+    ) -> AsyncIterator[Completed]:
+        """Wait on many jobs in one task group; yield each `Completed` outcome as it ends.
+
+        Every job is a task, not a thread: thousands of waits share the client's connection
+        pool and rate limiter. Leaving the loop early cancels the waits still running.
+        """
+        ids = [check_job_id(job_id) for job_id in job_ids]
+        check_timeout("timeout", timeout)
+        if not ids:
+            return
+        deadline = time.monotonic() + timeout
+        send, receive = anyio.create_memory_object_stream[Completed](len(ids))
+
+        async def one(job_id: str) -> None:
+            waiting = JobWait(
+                job_id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                on_progress=None,
+                deadline=deadline,
+            )
+            try:
+                outcome = Completed(job_id, result=await self._wait(waiting))
+            except CortexError as exc:
+                outcome = Completed(job_id, error=exc)
+            send.send_nowait(outcome)
+
+        async with anyio.create_task_group() as group, receive, send:
+            for job_id in ids:
+                group.start_soon(one, job_id)
+            try:
+                for _ in ids:
+                    yield await receive.receive()
+            finally:
+                group.cancel_scope.cancel()
+
+    async def _wait(self, waiting: JobWait) -> QueryBuilderResult:
+        with waiting.deadline_scope():
+            while True:
+                try:
+                    state = await self.get(waiting.job_id)
+                except RateLimitError as exc:
+                    await anyio.sleep(waiting.after_rate_limit(exc))
+                    continue
+                except APITimeoutError as exc:
+                    if waiting.deadline_passed():
+                        raise waiting.timed_out() from exc
+                    raise
+                done, callback_result = waiting.observe(state)
+                if inspect.isawaitable(callback_result):
+                    await callback_result
+                if done:
+                    return state
+                await anyio.sleep(waiting.next_sleep())

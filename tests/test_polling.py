@@ -1,0 +1,403 @@
+"""wait / run_and_wait / as_completed against a real loopback server whose jobs take a set time.
+
+Every scenario runs for the sync and the async client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cortex_sdk import (
+    AsyncCortex,
+    Cortex,
+    NotFoundError,
+    QueryBuilderResult,
+    QueryCancelledError,
+    QueryFailedError,
+    QueryStatus,
+    QueryTimedOutError,
+    WaitTimeoutError,
+)
+from jobs import Jobs
+from loopback import LoopbackServer, Received, Reply
+
+KEY = "polling-test-key"
+MODES = ["sync", "async"]
+
+
+@pytest.fixture
+def jobs(server: LoopbackServer) -> Jobs:
+    handler = Jobs()
+    server.handler = handler
+    return handler
+
+
+def call(
+    mode: str,
+    url: str,
+    method: str,
+    *args: Any,
+    client: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """client.queries.<method>(*args, **kwargs) on a fresh sync or async client."""
+    options = {"api_key": KEY, "base_url": url, **(client or {})}
+    if mode == "sync":
+        with Cortex(**options) as sync_client:
+            return getattr(sync_client.queries, method)(*args, **kwargs)
+
+    async def go() -> Any:
+        async with AsyncCortex(**options) as async_client:
+            return await getattr(async_client.queries, method)(*args, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_short_and_long_jobs_are_seen_done_quickly_with_few_requests(
+    server: LoopbackServer, jobs: Jobs
+) -> None:
+    """A 5 s job within 1 s after done in <= 15 GETs; a 20 s job within 2.5 s in <= 30 GETs."""
+    lengths = {"5s": 5.0, "20s": 20.0}
+    started = {
+        (mode, name): jobs.add(seconds) for mode in MODES for name, seconds in lengths.items()
+    }
+    returned: dict[tuple[str, str], float] = {}
+    errors: list[BaseException] = []
+
+    def waiter(key: tuple[str, str]) -> None:
+        try:
+            state = call(key[0], server.url, "wait", started[key].job_id, timeout=60)
+            assert state.status is QueryStatus.DONE
+            returned[key] = time.monotonic()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=waiter, args=(key,)) for key in started]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    for (mode, name), job in started.items():
+        late = returned[(mode, name)] - job.ends_at
+        gets = jobs.gets[job.job_id]
+        print(f"\n{mode} {name} job: returned {late:.2f} s after done, {gets} GET requests")
+        bound_late, bound_gets = (1.0, 15) if name == "5s" else (2.5, 30)
+        assert 0 <= late <= bound_late
+        assert gets <= bound_gets
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("outcome", "error"),
+    [
+        ("FAILURE", QueryFailedError),
+        ("CANCELLED", QueryCancelledError),
+        ("TIMED_OUT", QueryTimedOutError),
+    ],
+)
+def test_failed_ends_raise_their_error_at_the_first_poll_that_sees_them(
+    server: LoopbackServer, jobs: Jobs, mode: str, outcome: str, error: type[Exception]
+) -> None:
+    job = jobs.add(0.0, outcome)
+    with pytest.raises(error) as caught:
+        call(mode, server.url, "wait", job.job_id, timeout=30)
+    assert jobs.gets[job.job_id] == 1
+    assert caught.value.job_id == job.job_id  # type: ignore[attr-defined]
+    assert caught.value.state.status == outcome  # type: ignore[attr-defined]
+    assert outcome in str(caught.value)
+
+    later = jobs.add(1.0, outcome)
+    start = time.monotonic()
+    with pytest.raises(error):
+        call(mode, server.url, "wait", later.job_id, timeout=30)
+    assert time.monotonic() - later.ends_at < 0.7
+    assert time.monotonic() - start < 2.0
+    calls_seen = jobs.gets[later.job_id]
+    time.sleep(0.6)
+    assert jobs.gets[later.job_id] == calls_seen  # no polling after the end
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_deadline_ends_a_wait_on_a_job_that_never_ends(
+    server: LoopbackServer, jobs: Jobs, mode: str
+) -> None:
+    job = jobs.add(3600.0)
+    start = time.monotonic()
+    with pytest.raises(WaitTimeoutError) as caught:
+        call(mode, server.url, "wait", job.job_id, timeout=2)
+    elapsed = time.monotonic() - start
+    print(f"\n{mode}: WaitTimeoutError after {elapsed:.2f} s")
+    assert 2.0 <= elapsed <= 2.5
+    assert isinstance(caught.value, TimeoutError)
+    assert caught.value.job_id == job.job_id
+    assert caught.value.state is not None
+    assert caught.value.state.status is QueryStatus.IN_PROGRESS
+    assert job.job_id in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_deadline_bounds_retry_after_sleeps(server: LoopbackServer, mode: str) -> None:
+    limited = {"type": "about:blank", "title": "Too Many Requests", "status": 429}
+    server.handler = lambda _r: Reply(
+        429, limited, headers={"Retry-After": "30"}, content_type="application/problem+json"
+    )
+    start = time.monotonic()
+    with pytest.raises(WaitTimeoutError) as caught:
+        call(mode, server.url, "wait", "job-x", timeout=1.5)
+    elapsed = time.monotonic() - start
+    assert 1.5 <= elapsed <= 2.2
+    assert caught.value.state is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_429_on_every_other_request_still_yields_the_result(
+    server: LoopbackServer, jobs: Jobs, mode: str
+) -> None:
+    job = jobs.add(2.0)
+    count = {"n": 0}
+    lock = threading.Lock()
+
+    def every_other(request: Received) -> Reply:
+        with lock:
+            count["n"] += 1
+            limited = count["n"] % 2 == 0
+        if limited:
+            body = {"type": "about:blank", "title": "Too Many Requests", "status": 429}
+            return Reply(
+                429, body, headers={"Retry-After": "1"}, content_type="application/problem+json"
+            )
+        return jobs(request)
+
+    server.handler = every_other
+    state = call(mode, server.url, "wait", job.job_id, timeout=30)
+    assert state.status is QueryStatus.DONE
+    assert count["n"] >= 3  # it really met 429s
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rate_limit_errors_the_transport_gives_up_on_are_absorbed(
+    server: LoopbackServer, jobs: Jobs, mode: str
+) -> None:
+    """With no retries left in the transport, the wait itself waits out each 429."""
+    job = jobs.add(1.0)
+    count = {"n": 0}
+
+    def first_three_limited(request: Received) -> Reply:
+        count["n"] += 1
+        if count["n"] <= 3:
+            body = {"type": "about:blank", "title": "Too Many Requests", "status": 429}
+            return Reply(
+                429, body, headers={"Retry-After": "0.3"}, content_type="application/problem+json"
+            )
+        return jobs(request)
+
+    server.handler = first_three_limited
+    state = call(mode, server.url, "wait", job.job_id, timeout=20, client={"max_retries": 0})
+    assert state.status is QueryStatus.DONE
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_unknown_job_raises_not_found_at_once(
+    server: LoopbackServer, jobs: Jobs, mode: str
+) -> None:
+    start = time.monotonic()
+    with pytest.raises(NotFoundError):
+        call(mode, server.url, "wait", "no-such-job", timeout=30)
+    assert time.monotonic() - start < 1.0
+    assert jobs.gets["no-such-job"] == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_progress_callback_runs_on_changes_only(
+    server: LoopbackServer, jobs: Jobs, mode: str
+) -> None:
+    job = jobs.add(2.0)
+    seen: list[tuple[str, object]] = []
+
+    def on_progress(state: QueryBuilderResult) -> None:
+        seen.append((str(state.status), state.progress))
+
+    call(
+        mode, server.url, "wait", job.job_id, timeout=30, poll_interval=0.1, on_progress=on_progress
+    )
+    gets = jobs.gets[job.job_id]
+    assert seen[-1] == ("DONE", 1)
+    assert seen[0][0] == "IN_PROGRESS"
+    assert len(seen) <= gets
+    assert len(set(seen)) == len(seen)  # each call reports a change
+    progresses = [p for status, p in seen if status == "IN_PROGRESS"]
+    assert progresses == sorted(progresses)
+
+
+def test_async_progress_callback_may_be_a_coroutine(server: LoopbackServer, jobs: Jobs) -> None:
+    job = jobs.add(0.5)
+    seen: list[str] = []
+
+    async def on_progress(state: QueryBuilderResult) -> None:
+        await asyncio.sleep(0)
+        seen.append(str(state.status))
+
+    call("async", server.url, "wait", job.job_id, timeout=30, on_progress=on_progress)
+    assert seen[-1] == "DONE"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_unknown_status_is_logged_once_and_treated_as_running(
+    server: LoopbackServer, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    count = {"n": 0}
+    details = {"initiatedAt": "2024-07-29T15:51:28.071Z", "jobId": "j", "query": "q"}
+
+    def paused_then_done(_request: Received) -> Reply:
+        count["n"] += 1
+        status = "PAUSED" if count["n"] < 4 else "DONE"
+        return Reply(200, {"queryDetails": details, "status": status})
+
+    server.handler = paused_then_done
+    with caplog.at_level(logging.WARNING, logger="cortex_sdk"):
+        state = call(mode, server.url, "wait", "j", timeout=30, poll_interval=0.05)
+    assert state.status is QueryStatus.DONE
+    warnings = [r for r in caplog.records if "PAUSED" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_run_and_wait_returns_the_entities(server: LoopbackServer, jobs: Jobs, mode: str) -> None:
+    state = call(mode, server.url, "run_and_wait", "duration=0.5 tag = 'payments-api'", timeout=30)
+    assert state.status is QueryStatus.DONE
+    assert [entity.name for entity in state.result] == ["Payments API"]
+    assert server.count("POST") == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_run_and_wait_deadline_covers_the_whole_call(
+    server: LoopbackServer, jobs: Jobs, mode: str
+) -> None:
+    start = time.monotonic()
+    with pytest.raises(WaitTimeoutError) as caught:
+        call(mode, server.url, "run_and_wait", "duration=60", timeout=1.5)
+    assert 1.5 <= time.monotonic() - start <= 2.1
+    assert caught.value.job_id in jobs.jobs
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("kwargs", "error", "named"),
+    [
+        ({"timeout": 0}, ValueError, "timeout"),
+        ({"timeout": -1}, ValueError, "timeout"),
+        ({"timeout": float("nan")}, ValueError, "timeout"),
+        ({"timeout": "10"}, TypeError, "timeout"),
+        ({"poll_interval": 0}, ValueError, "poll_interval"),
+        ({"on_progress": "print"}, TypeError, "on_progress"),
+    ],
+)
+def test_bad_wait_arguments_fail_before_any_request(
+    server: LoopbackServer,
+    jobs: Jobs,
+    mode: str,
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    named: str,
+) -> None:
+    with pytest.raises(error, match=named):
+        call(mode, server.url, "wait", "job-1", **kwargs)
+    assert server.requests == []
+
+
+def test_cancelling_an_async_wait_stops_it_at_once(server: LoopbackServer, jobs: Jobs) -> None:
+    job = jobs.add(3600.0)
+
+    async def scenario() -> float:
+        async with AsyncCortex(api_key=KEY, base_url=server.url) as client:
+            task = asyncio.create_task(client.queries.wait(job.job_id, poll_interval=0.2))
+            await asyncio.sleep(0.7)
+            start = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return time.monotonic() - start
+
+    assert asyncio.run(scenario()) < 0.1
+    polled = jobs.gets[job.job_id]
+    time.sleep(0.5)
+    assert jobs.gets[job.job_id] == polled
+
+
+def test_ctrl_c_stops_a_sync_wait_at_once(server: LoopbackServer, jobs: Jobs) -> None:
+    job = jobs.add(3600.0)
+    timer = threading.Timer(0.7, signal.raise_signal, args=(signal.SIGINT,))
+    timer.start()
+    start = time.monotonic()
+    with Cortex(api_key=KEY, base_url=server.url) as client, pytest.raises(KeyboardInterrupt):
+        client.queries.wait(job.job_id, poll_interval=0.2)
+    assert time.monotonic() - start < 1.2
+    polled = jobs.gets[job.job_id]
+    time.sleep(0.5)
+    assert jobs.gets[job.job_id] == polled
+
+
+@pytest.fixture
+def many_jobs(jobs: Jobs) -> Iterator[list[str]]:
+    return [jobs.add(1.0 + (i % 3)).job_id for i in range(1000)]
+
+
+def test_a_thousand_concurrent_async_waits_finish(
+    server: LoopbackServer, jobs: Jobs, many_jobs: list[str]
+) -> None:
+    async def scenario() -> list[QueryBuilderResult]:
+        async with AsyncCortex(
+            api_key=KEY, base_url=server.url, requests_per_minute=600_000
+        ) as client:
+            return await asyncio.gather(
+                *(client.queries.wait(job_id, timeout=90) for job_id in many_jobs)
+            )
+
+    threads_before = threading.active_count()
+    tracemalloc.start()
+    start = time.monotonic()
+    results = asyncio.run(scenario())
+    wall = time.monotonic() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        f"\n1000 async waits on 1-3 s jobs: {wall:.1f} s wall, peak traced memory "
+        f"{peak / 2**20:.1f} MiB, {sum(jobs.gets.values())} GET requests"
+    )
+    assert all(state.status is QueryStatus.DONE for state in results)
+    assert threading.active_count() <= threads_before + 2  # no thread per wait
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_as_completed_yields_jobs_in_the_order_they_end(
+    server: LoopbackServer, jobs: Jobs, mode: str
+) -> None:
+    slow, failing, fast = jobs.add(2.0), jobs.add(1.0, "FAILURE"), jobs.add(0.2)
+    ids = [slow.job_id, failing.job_id, fast.job_id]
+
+    if mode == "sync":
+        with Cortex(api_key=KEY, base_url=server.url) as client:
+            outcomes = list(client.queries.as_completed(ids, timeout=30))
+    else:
+
+        async def collect() -> list[Any]:
+            async with AsyncCortex(api_key=KEY, base_url=server.url) as client:
+                return [o async for o in client.queries.as_completed(ids, timeout=30)]
+
+        outcomes = asyncio.run(collect())
+
+    assert [o.job_id for o in outcomes] == [fast.job_id, failing.job_id, slow.job_id]
+    assert outcomes[0].unwrap().status is QueryStatus.DONE
+    assert isinstance(outcomes[1].error, QueryFailedError)
+    with pytest.raises(QueryFailedError):
+        outcomes[1].unwrap()
+    assert outcomes[2].result is not None
