@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
+from harness import API_KEY, Api, Kind
 from loopback import LoopbackServer
 
 
@@ -14,3 +16,27 @@ def server() -> Iterator[LoopbackServer]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> Kind:
+    """Run the test once with `Cortex` and once with `AsyncCortex`."""
+    param: Kind = request.param
+    return param
+
+
+@pytest.fixture
+async def connect(kind: Kind, server: LoopbackServer) -> AsyncIterator[Callable[..., Api]]:
+    """Make clients of the test's kind (pointed at `server` with the test key); closed after."""
+    made: list[Api] = []
+
+    def factory(**settings: Any) -> Api:
+        settings.setdefault("api_key", API_KEY)
+        settings.setdefault("base_url", server.url)
+        api = Api(kind, **settings)
+        made.append(api)
+        return api
+
+    yield factory
+    for api in made:
+        await api.close()

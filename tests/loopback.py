@@ -43,6 +43,13 @@ class Reply:
 Handler = Callable[[Received], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 drops the SYNs of a burst of concurrent clients, which
+    # then retry after a second: that would time the kernel, not the client under test.
+    request_queue_size = 128
+
+
 class LoopbackServer:
     """A threaded HTTP/1.1 server; `url` is its base URL, `requests` what it received."""
 
@@ -88,10 +95,12 @@ class LoopbackServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: stop() waits for it, once per test.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def start(self) -> LoopbackServer:
         self._thread.start()
@@ -101,6 +110,56 @@ class LoopbackServer:
         self._server.shutdown()
         self._server.server_close()
 
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
     def count(self, method: str | None = None) -> int:
         with self._lock:
             return sum(1 for r in self.requests if method is None or r.method == method)
+
+
+class TokenBucket:
+    """A handler that lets through `rate` requests per second, at most `burst` at once.
+
+    Over the limit it answers like the Cortex API: 429 with `Retry-After` and a problem+json
+    body. `allowed` and `limited` count the two outcomes.
+    """
+
+    def __init__(self, ok: Handler, *, rate: float, burst: float, retry_after: int = 1) -> None:
+        self.ok = ok
+        self.rate = rate
+        self.burst = burst
+        self.retry_after = retry_after
+        self.allowed = 0
+        self.limited = 0
+        self._tokens = burst
+        self._updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Received) -> Reply:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            admitted = self._tokens >= 1.0
+            if admitted:
+                self._tokens -= 1.0
+                self.allowed += 1
+            else:
+                self.limited += 1
+        if admitted:
+            return self.ok(request)
+        body = {
+            "type": "about:blank",
+            "title": "Too Many Requests",
+            "status": 429,
+            "detail": f"over {self.rate:g} requests per second",
+            "retryAfter": self.retry_after,
+        }
+        return Reply(
+            429,
+            body,
+            headers={"Retry-After": str(self.retry_after)},
+            content_type="application/problem+json",
+        )

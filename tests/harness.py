@@ -1,0 +1,101 @@
+"""One way to drive `Cortex` and `AsyncCortex` from the same test, plus canned Cortex bodies.
+
+`Api` wraps either client behind awaitable methods, so a test written once runs for both (the
+`api` fixture in conftest.py parametrizes over "sync" and "async"). The sync client is called
+directly from the test's event loop: it blocks that loop, which is fine because the loopback
+server answers from its own threads.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any, Literal
+
+from cortex_api_client.models import QueryBuilderResult, QueryResponse
+from cortex_sdk import AsyncCortex, Cortex
+from loopback import Handler, Received, Reply
+
+Kind = Literal["sync", "async"]
+
+# A distinctive fake key: tests search for it in reprs, exception texts and log records.
+API_KEY = "ck_live_TESTKEY_7f3a9c1e5b2d"
+
+JOB_PATH = "/api/v1/queries/"
+DETAILS = {"initiatedAt": "2024-07-29T15:51:28.071Z", "jobId": "job-1", "query": "tag = 'x'"}
+IN_PROGRESS = {"queryDetails": DETAILS, "status": "IN_PROGRESS", "progress": 0.5}
+
+
+class Api:
+    """A `Cortex` or an `AsyncCortex` with awaitable `run`, `get` and `close`."""
+
+    def __init__(self, kind: Kind, **settings: Any) -> None:
+        self.kind = kind
+        self.client: Cortex | AsyncCortex = (
+            Cortex(**settings) if kind == "sync" else AsyncCortex(**settings)
+        )
+
+    async def run(self, query: Any) -> QueryResponse:
+        if isinstance(self.client, Cortex):
+            return self.client.queries.run(query)
+        return await self.client.queries.run(query)
+
+    async def get(self, job_id: Any) -> QueryBuilderResult:
+        if isinstance(self.client, Cortex):
+            return self.client.queries.get(job_id)
+        return await self.client.queries.get(job_id)
+
+    async def close(self) -> None:
+        if isinstance(self.client, Cortex):
+            self.client.close()
+        else:
+            await self.client.aclose()
+
+
+def error_body(
+    error_type: str,
+    message: str = "something went wrong",
+    *,
+    request_id: str | None = "req-42",
+    details: str | None = None,
+    http_status: int | None = None,
+) -> dict[str, Any]:
+    """An `ErrorResponse` as the Cortex API sends it."""
+    body: dict[str, Any] = {"message": message, "type": error_type}
+    if request_id is not None:
+        body["requestId"] = request_id
+    if details is not None:
+        body["details"] = details
+    if http_status is not None:
+        body["httpStatus"] = http_status
+    return body
+
+
+def problem_body(retry_after: int | None = None) -> dict[str, Any]:
+    """A `TooManyRequestsProblemDetail` (the 429 body, application/problem+json)."""
+    body: dict[str, Any] = {"type": "about:blank", "title": "Too Many Requests", "status": 429}
+    if retry_after is not None:
+        body["retryAfter"] = retry_after
+    return body
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def in_order(*replies: Reply) -> Handler:
+    """A handler that gives `replies` one per request, then repeats the last one."""
+    lock = threading.Lock()
+    served = 0
+
+    def handler(_request: Received) -> Reply:
+        nonlocal served
+        with lock:
+            reply = replies[min(served, len(replies) - 1)]
+            served += 1
+        return reply
+
+    return handler
