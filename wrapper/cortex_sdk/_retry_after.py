@@ -11,12 +11,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from email.utils import parsedate_to_datetime
+import re
 
 import httpx
 from dateutil import parser as date_parser
 
 __all__ = ["retry_after_seconds"]
+
+# delta-seconds is digits only (RFC 9110 section 10.2.3); a fraction is tolerated. A sign, an
+# exponent, "_", "inf" or "nan" is not a delay, even though float() would read it.
+_DELTA_SECONDS = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+
+# The three HTTP-date forms (RFC 9110 section 5.6.7), matched before parsing: dateutil alone would
+# read "Friday", "10:30" or "5s" as a time today and turn garbage into a wait. A one-digit day and
+# a numeric UTC offset, which some servers send, are tolerated.
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_TIME = r"\d{2}:\d{2}:\d{2}"
+_ZONE = r"(?:GMT|UTC|[+-]0000)"
+_HTTP_DATE = re.compile(
+    rf"{_DAY}, \d{{1,2}} {_MONTH} \d{{4}} {_TIME} {_ZONE}"  # IMF-fixdate
+    rf"|{_LONG_DAY}, \d{{1,2}}-{_MONTH}-\d{{2}} {_TIME} {_ZONE}"  # obsolete RFC 850
+    rf"|{_DAY} {_MONTH} [ \d]\d {_TIME} \d{{4}}",  # obsolete asctime
+    re.ASCII | re.IGNORECASE,
+)
 
 
 def retry_after_seconds(
@@ -33,46 +52,37 @@ def retry_after_seconds(
 
 def _parse_header(value: str, now: dt.datetime) -> float | None:
     value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)
+    if _HTTP_DATE.fullmatch(value):
         return _parse_http_date(value, now)
-    if math.isnan(seconds) or seconds < 0:
-        return None
-    return seconds
+    return None
 
 
 def _parse_http_date(value: str, now: dt.datetime) -> float | None:
-    """An HTTP-date (RFC 9110: IMF-fixdate, or the obsolete RFC 850 and asctime forms)."""
-    when: dt.datetime | None
+    """Seconds until an HTTP-date (already matched by _HTTP_DATE); a past date means now."""
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        when = None
-    if when is None:
-        # dateutil reads the obsolete forms the stdlib parser rejects.
-        try:
-            when = date_parser.parse(value)
-        except (ValueError, OverflowError):
-            return None
+        when = date_parser.parse(value)
+    except (ValueError, OverflowError):
+        return None  # the right shape but no real date, such as 31 Feb
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)  # HTTP-dates are always GMT
     return max(0.0, (when - now).total_seconds())
 
 
 def _from_problem_body(response: httpx.Response) -> float | None:
-    content_type = response.headers.get("content-type", "")
-    if "json" not in content_type:
+    if "json" not in response.headers.get("content-type", ""):
         return None
     try:
         body = json.loads(response.content)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(body, dict):
-        return None
-    value = body.get("retryAfter")
+    value = body.get("retryAfter") if isinstance(body, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if math.isnan(value) or value < 0:
+    if value < 0 or (isinstance(value, float) and math.isnan(value)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer with hundreds of digits: "a very long time"
+        return math.inf
