@@ -17,7 +17,11 @@ from ._config import (
     resolve_settings,
 )
 from ._queries import AsyncQueries, Queries
-from ._transport import install_transports
+from ._transport import MAX_IN_FLIGHT, install_transports
+
+# Keep every pooled connection alive between polls: many waits reuse them instead of
+# reconnecting (httpx's default keeps only 20 of its 100 alive).
+POOL_LIMITS = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
 
 __all__ = ["AsyncCortex", "Cortex"]
 
@@ -102,7 +106,7 @@ class Cortex(_Base):
                 f"http_client must be an httpx.Client, got {type(http_client).__name__}"
             )
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client()
+        self._http = http_client if http_client is not None else httpx.Client(limits=POOL_LIMITS)
         try:
             self.low_level = self._configure(
                 api_key=api_key,
@@ -161,7 +165,9 @@ class AsyncCortex(_Base):
                 f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
             )
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient()
+        self._http = (
+            http_client if http_client is not None else httpx.AsyncClient(limits=POOL_LIMITS)
+        )
         self.low_level = self._configure(
             api_key=api_key,
             base_url=base_url,
