@@ -114,15 +114,16 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         except OSError as exc:
             print(f"cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
             return 1
-        with fake:
+        try:
             print(f"CORTEX_BASE_URL={fake.url}", flush=True)
             print(f"CORTEX_API_KEY={fake.api_key}", flush=True)
             print(f"fake Cortex Queries API on {fake.url}; Ctrl-C to stop", file=sys.stderr)
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
+            while not stop.wait(0.5):
                 pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            fake.stop()
         return 0
     finally:
         restore()
