@@ -7,7 +7,9 @@ Enable it in a test module or a conftest.py with::
 Fixtures (each function-scoped, stopped and closed after the test):
 
 - `cortex_fake`: a started `FakeCortex`. Configure it with a marker, whose keywords go to
-  `FakeCortex(...)`: ``@pytest.mark.cortex_fake(job_seconds=0.2, rate_limit="5/s")``.
+  `FakeCortex(...)`: ``@pytest.mark.cortex_fake(job_seconds=0.2, rate_limit="5/s")``, or by
+  indirect parametrization with a dict of the same keywords:
+  ``@pytest.mark.parametrize("cortex_fake", [{"job_seconds": 0}], indirect=True)``.
 - `cortex_client`: a `cortex_sdk.Cortex` pointed at `cortex_fake`.
 - `cortex_env`: sets CORTEX_API_KEY and CORTEX_BASE_URL to `cortex_fake`, for code that builds its
   own client from the environment; yields the fake.
@@ -40,6 +42,11 @@ def cortex_fake(request: pytest.FixtureRequest) -> Iterator[FakeCortex]:
         if marker.args:
             raise pytest.UsageError("@pytest.mark.cortex_fake takes keyword arguments only")
         options.update(marker.kwargs)  # the closest marker (on the function) wins
+    param = getattr(request, "param", None)
+    if param is not None:
+        if not isinstance(param, dict):
+            raise pytest.UsageError("parametrize cortex_fake with dicts of FakeCortex keywords")
+        options.update(param)
     with FakeCortex(**options) as fake:  # type: ignore[arg-type]  # checked by FakeCortex
         yield fake
 
