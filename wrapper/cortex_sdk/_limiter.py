@@ -17,17 +17,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "Ticket"]
 
 
 class RateLimiter:
     """Adaptive GCRA limiter: at most `requests_per_minute`, less after 429s.
 
-    - `burst`: how many requests may go at once after a quiet spell (default: one second's worth).
-    - After a 429 the rate is multiplied by `decrease` (never below `min_fraction` of the maximum)
-      and nobody sends before the hold-off ends.
+    - `burst`: how many requests may go at once at the full rate after a quiet spell (default:
+      one second's worth). It is a time window, so it shrinks with the rate: after a 429 the
+      callers that were waiting do not all rush in together when the hold-off ends.
+    - After a 429 nobody sends before the hold-off ends, and the rate is multiplied by
+      `decrease` (never below `min_fraction` of the maximum). 429s that arrive while a hold-off
+      is on answer requests sent before it, so they lengthen it but do not lower the rate again:
+      one burst into the limit is one decrease, not one per request of the burst.
     - Each success raises the rate by `recovery` of the maximum, up to the maximum.
+
+    `reserve()` returns a ticket with the slot; a hold-off voids every slot booked before it
+    (`valid()` turns False) so that those callers book again after it instead of keeping slots
+    that no longer fit the lowered rate.
     """
 
     def __init__(
@@ -45,6 +54,7 @@ class RateLimiter:
         self.max_rate = requests_per_minute / 60.0
         self.rate = self.max_rate
         self.burst = burst if burst is not None else max(1.0, self.max_rate)
+        self._burst_window = self.burst / self.max_rate  # seconds of traffic that may go at once
         self._decrease = decrease
         self._recovery = recovery * self.max_rate
         self._min_rate = min_fraction * self.max_rate
@@ -52,25 +62,37 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._tat = clock()  # theoretical arrival time of the next request
         self._hold_until = 0.0
+        self._epoch = 0  # how many hold-offs voided the slots booked before them
 
-    def reserve(self) -> float:
-        """Book a slot; return the seconds to sleep before sending (0.0 when free now)."""
+    def reserve(self) -> Ticket:
+        """Book a slot: `ticket.wait` is the seconds to sleep before sending (0.0 when free now)."""
         with self._lock:
             now = self._clock()
             start = max(now, self._hold_until)
             interval = 1.0 / self.rate
+            burst = max(1.0, self.rate * self._burst_window)
             tat = max(self._tat, start)
-            send_at = max(start, tat - (self.burst - 1.0) * interval)
+            send_at = max(start, tat - (burst - 1.0) * interval)
             self._tat = tat + interval
-            return send_at - now
+            return Ticket(send_at - now, self._epoch)
+
+    def valid(self, ticket: Ticket) -> bool:
+        """False when a hold-off started after the ticket was booked: book again."""
+        with self._lock:
+            return ticket.epoch == self._epoch
 
     def hold_off(self, seconds: float) -> None:
         """A 429 asked for `seconds` of quiet: every caller waits, and the rate drops."""
         with self._lock:
             now = self._clock()
-            self._hold_until = max(self._hold_until, now + seconds)
-            self.rate = max(self._min_rate, self.rate * self._decrease)
-            self._tat = max(self._tat, self._hold_until)
+            if now >= self._hold_until:
+                # A new burst into the limit, not one more answer to the burst being held off.
+                self.rate = max(self._min_rate, self.rate * self._decrease)
+            until = now + seconds
+            if until >= self._hold_until:
+                self._hold_until = until
+                self._tat = until
+                self._epoch += 1
 
     def succeeded(self) -> None:
         """A request went through: let the rate climb back towards the maximum."""
@@ -81,3 +103,10 @@ class RateLimiter:
         """Seconds until the current hold-off ends (0.0 when there is none)."""
         with self._lock:
             return max(0.0, self._hold_until - self._clock())
+
+
+class Ticket(NamedTuple):
+    """A booked slot: sleep `wait` seconds, then send if the limiter still finds it `valid()`."""
+
+    wait: float
+    epoch: int

@@ -32,7 +32,7 @@ from ._response_errors import error_from_response
 from ._retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
-    from ._limiter import RateLimiter
+    from ._limiter import RateLimiter, Ticket
 
 __all__ = ["Call", "RequestPolicy", "call_deadline", "origin_of"]
 
@@ -81,6 +81,7 @@ class Call:
         self.request = request
         self.deadline = deadline
         self.retries = 0
+        self._ticket: Ticket | None = None
         self._method = request.method.upper()
         self._base_timeout = dict(request.extensions.get("timeout", {}))
         self._label = f"{self._method} {request.url.copy_with(query=None)}"
@@ -91,8 +92,9 @@ class Call:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
     def limiter_wait(self) -> float:
-        """Seconds to sleep before sending: the limiter's slot, or the hold-off after a 429."""
-        wait = max(self.policy.limiter.reserve(), self.policy.limiter.hold_remaining())
+        """Seconds to sleep before sending: the limiter's slot, after any hold-off of a 429."""
+        self._ticket = self.policy.limiter.reserve()
+        wait = self._ticket.wait
         remaining = self.remaining()
         if remaining is not None and wait >= remaining:
             raise APITimeoutError(
@@ -102,8 +104,8 @@ class Call:
         return wait
 
     def held_off(self) -> bool:
-        """True when a 429 seen meanwhile started a hold-off: wait again before sending."""
-        return self.policy.limiter.hold_remaining() > 0
+        """True when a 429 seen meanwhile voided the slot booked: book again before sending."""
+        return self._ticket is None or not self.policy.limiter.valid(self._ticket)
 
     def prepare(self) -> None:
         """Set auth, user agent and this attempt's timeouts on the request."""
