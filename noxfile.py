@@ -29,7 +29,15 @@ RUFF = "ruff==0.17.6"
 SPEC_VALIDATOR = "openapi-spec-validator==0.9.0"
 TEST_PYTHONS = ["3.11", "3.12", "3.13"]
 
-nox.options.sessions = ["spec", "generated_up_to_date", "lint", "typecheck", "tests", "build"]
+nox.options.sessions = [
+    "spec",
+    "generated_up_to_date",
+    "lint",
+    "typecheck",
+    "tests",
+    "build",
+    "demo",
+]
 nox.options.default_venv_backend = "uv|virtualenv"
 # A Python that this machine lacks is skipped with a message (see _find_pythons), not an error,
 # even under CI=true where nox would otherwise fail the run.
@@ -163,7 +171,7 @@ def spec(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check on everything hand-written."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
-    targets = ["wrapper", "tests", "noxfile.py"]
+    targets = ["wrapper", "tests", "scripts", "noxfile.py"]
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
 
@@ -214,3 +222,10 @@ def build(session: nox.Session) -> None:
             "import cortex_sdk, cortex_api_client; print('imported', cortex_sdk.__version__)",
             external=True,
         )
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The fake Cortex with a tight rate limit, and one query through the CLI (see README)."""
+    session.install(".[cli]")
+    session.run("python", "scripts/demo.py")

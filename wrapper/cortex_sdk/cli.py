@@ -1,18 +1,247 @@
-"""The `cortex-query` command line (its commands arrive with the CLI issue; today: --version)."""
+"""`cortex-query`: run Cortex CQL queries from the command line.
+
+    cortex-query run "tag = 'payments'"            start, wait, print the entities
+    echo "type = 'service'" | cortex-query run -   the query from stdin
+    cortex-query run --no-wait "..."               start only; print the job id
+    cortex-query get JOB_ID                        the job's state once
+    cortex-query wait JOB_ID                       wait for a job started earlier
+    cortex-query serve-fake                        the embedded fake Cortex server
+
+Configuration: CORTEX_API_KEY and CORTEX_BASE_URL, as for the library and Cortex's own CLI.
+Results go to stdout (or --output) and nothing else does; progress and errors go to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TextIO
 
+from cortex_api_client.models import QueryStatus
+
+from ._cli_output import FORMATS, job_record, state_record, write_entities, write_record
+from ._cli_progress import ProgressReporter
+from ._client import Cortex
+from ._config import ConfigurationError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    CortexError,
+    QueryCancelledError,
+    QueryFailedError,
+    QueryTimedOutError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
 from ._version import __version__
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_JOB_FAILED = 3
+EXIT_JOB_CANCELLED = 4
+EXIT_JOB_TIMED_OUT = 5
+EXIT_DEADLINE = 6
+EXIT_API_ERROR = 7
+EXIT_CONNECTION = 8
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+EXIT_CODES = {
+    EXIT_OK: "the job is DONE (or the command succeeded)",
+    EXIT_ERROR: "an unexpected error",
+    EXIT_USAGE: "bad usage or configuration (for example, no CORTEX_API_KEY)",
+    EXIT_JOB_FAILED: "the job ended FAILURE",
+    EXIT_JOB_CANCELLED: "the job ended CANCELLED",
+    EXIT_JOB_TIMED_OUT: "the job ended TIMED_OUT (Cortex's own limit)",
+    EXIT_DEADLINE: "--timeout passed before the job ended (resume with `wait`)",
+    EXIT_API_ERROR: "the API answered with an error (HTTP 4xx/5xx, or a body not in the spec)",
+    EXIT_CONNECTION: "the API could not be reached, or did not answer in time",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); the job id is printed to resume with `wait`",
+    EXIT_BROKEN_PIPE: "stdout was closed early (for example, piped into `head`)",
+}
+
+_ERROR_EXITS: tuple[tuple[type[BaseException], int], ...] = (
+    (QueryFailedError, EXIT_JOB_FAILED),
+    (QueryCancelledError, EXIT_JOB_CANCELLED),
+    (QueryTimedOutError, EXIT_JOB_TIMED_OUT),
+    (WaitTimeoutError, EXIT_DEADLINE),
+    (APIStatusError, EXIT_API_ERROR),
+    (UnexpectedResponseError, EXIT_API_ERROR),
+    (APIConnectionError, EXIT_CONNECTION),
+    (ConfigurationError, EXIT_USAGE),
+    (CortexError, EXIT_ERROR),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    exits = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog="cortex-query",
+        description="Run Cortex CQL queries and print the entities they find.",
+        epilog=f"environment: CORTEX_API_KEY (required), CORTEX_BASE_URL\n\nexit codes:\n{exits}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cortex-query {__version__}")
+    parser.add_argument("--base-url", help="the API's base URL (default: $CORTEX_BASE_URL)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log requests, retries and waits to stderr"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def output_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+        sub.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
+
+    def wait_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--timeout", type=_seconds, default=600.0, help="seconds to wait (default: 600)"
+        )
+
+    run = commands.add_parser("run", help="run a CQL query (and by default wait for it)")
+    run.add_argument("query", metavar="CQL", help="the query, or - to read it from stdin")
+    run.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="wait for the job and print its entities (default), or only start it",
+    )
+    wait_options(run)
+    output_options(run)
+
+    get = commands.add_parser("get", help="print a job's state once")
+    get.add_argument("job_id", metavar="JOB_ID")
+    output_options(get)
+
+    wait = commands.add_parser("wait", help="wait for a job and print its entities")
+    wait.add_argument("job_id", metavar="JOB_ID")
+    wait_options(wait)
+    output_options(wait)
+
+    commands.add_parser(
+        "serve-fake",
+        help="run the embedded fake Cortex server (see serve-fake --help)",
+        add_help=False,
+    )
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="cortex-query", description="Run Cortex CQL queries and print the entities they find."
-    )
-    parser.add_argument("--version", action="version", version=f"cortex-query {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 2
+    """Entry point of `cortex-query`; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve-fake"]:
+        from .testing import main as serve_fake  # noqa: PLC0415 - only this command needs it
+
+        return serve_fake(args_list[1:], prog="cortex-query serve-fake")
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    _configure_logging(verbose=args.verbose)
+    if args.command == "run":
+        args.query = sys.stdin.read() if args.query == "-" else args.query
+        if not args.query.strip():
+            parser.error("the query is empty")
+    command = _Command(args)
+    try:
+        command.execute()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush
+        # of stdout from raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        resume = f"; resume with: cortex-query wait {command.job_id}" if command.job_id else ""
+        sys.stderr.write(f"\ninterrupted{resume}\n")
+        return EXIT_INTERRUPTED
+    except (CortexError, ValueError, TypeError, OSError) as exc:
+        sys.stderr.write(_one_line_error(exc, command.job_id) + "\n")
+        return _exit_code(exc)
+    return EXIT_OK
+
+
+class _Command:
+    """One parsed command; `job_id` is known as soon as there is a job to resume."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.job_id: str | None = getattr(args, "job_id", None)
+
+    def execute(self) -> None:
+        args = self.args
+        with Cortex(base_url=args.base_url) as client:
+            if args.command == "get":
+                state = client.queries.get(args.job_id)
+                with _output(args.output) as out:
+                    if state.status == QueryStatus.DONE:
+                        write_entities(state, args.format, out)
+                    else:
+                        write_record(state_record(state), args.format, out)
+                return
+            if args.command == "run":
+                job = client.queries.run(args.query)
+                self.job_id = job.job_id
+                if not args.wait:
+                    with _output(args.output) as out:
+                        write_record(job_record(job), args.format, out)
+                    return
+            assert self.job_id is not None
+            with ProgressReporter(self.job_id) as progress:
+                state = client.queries.wait(self.job_id, timeout=args.timeout, on_progress=progress)
+            with _output(args.output) as out:
+                write_entities(state, args.format, out)
+
+
+def _configure_logging(*, verbose: bool) -> None:
+    """Warnings always, and with -v each retry and wait (why, and for how long), on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("cortex_sdk")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _exit_code(exc: BaseException) -> int:
+    for kind, code in _ERROR_EXITS:
+        if isinstance(exc, kind):
+            return code
+    return EXIT_USAGE if isinstance(exc, ValueError | TypeError) else EXIT_ERROR
+
+
+def _one_line_error(exc: BaseException, job_id: str | None) -> str:
+    text = " ".join(str(exc).split())
+    line = f"error: {type(exc).__name__}: {text}"
+    if isinstance(exc, WaitTimeoutError):
+        line += f"; resume with: cortex-query wait {exc.job_id}"
+    elif job_id and not isinstance(exc, ConfigurationError) and job_id not in line:
+        line += f" (job {job_id})"
+    return line
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    if path is None or path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
