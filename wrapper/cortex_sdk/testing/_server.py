@@ -98,8 +98,10 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"cortex-fake/{__version__}"
-    sys_version = ""
     server: _HTTPServer
+
+    def version_string(self) -> str:
+        return self.server_version  # without the Python version the base class appends
 
     # Buffer each answer and send it in one write, with Nagle off: a header write then a body
     # write would otherwise wait for the client's delayed ACK, about 40 ms per request.
