@@ -31,6 +31,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     delay: float = 0.0
+    drop: bool = False  # close the connection without answering (after `delay`)
 
     def encoded(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -81,6 +82,9 @@ class LoopbackServer:
                 reply = outer.handler(request)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    return
                 body = reply.encoded()
                 try:
                     self.send_response(reply.status)
