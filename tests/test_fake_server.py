@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from cortex_sdk import Cortex, QueryStatus
+from cortex_sdk import Cortex, QueryFailedError, QueryStatus
 from cortex_sdk.testing import (
     DEFAULT_CATALOG,
     MAX_BODY_BYTES,
@@ -336,16 +336,6 @@ def test_retry_after_is_the_whole_seconds_until_a_token_rounded_up(fake: FakeCor
     assert limited.json()["retryAfter"] == 10
 
 
-def test_the_sdk_waits_out_the_rate_limit(fake: FakeCortex) -> None:
-    fake.faults.rate_limit(per_second=4, burst=1)
-    started = time.monotonic()
-    with fake.client() as client:
-        jobs = [client.queries.run(f"tag = 'job-{i}'") for i in range(3)]
-    assert len({job.job_id for job in jobs}) == 3
-    assert fake.counters.rate_limited >= 1
-    assert time.monotonic() - started < 10
-
-
 def test_parse_rate() -> None:
     assert parse_rate("5/s") == 5
     assert parse_rate("120/min") == 2
@@ -657,6 +647,29 @@ def test_the_sdk_runs_a_query_and_reads_the_entities(fake: FakeCortex) -> None:
         state = client.queries.get(job.job_id)
     assert state.status == QueryStatus.DONE
     assert {r.tag for r in state.result or []} == of_type("domain")
+
+
+def test_the_sdk_waits_for_jobs_through_faults() -> None:
+    """run_and_wait against the fake: progress seen, 429s and a 503 absorbed, failures typed."""
+    with FakeCortex(api_key=KEY, job_seconds=0.6, rate_limit="4/s", burst=1) as fake:
+        seen: list[float] = []
+        fake.faults.errors(503, count=1, method="GET")
+        with fake.client() as client:
+            done = client.queries.run_and_wait(
+                "type = 'cache'", timeout=10, on_progress=lambda s: seen.append(s.progress)
+            )
+            assert {r.tag for r in done.result or []} == of_type("cache")
+            assert seen
+            assert seen[-1] == 1.0
+            fake.faults.next_jobs("FAILURE", seconds=0.2)
+            with pytest.raises(QueryFailedError) as failed:
+                client.queries.run_and_wait("type = 'queue'", timeout=10)
+            assert failed.value.state.status == "FAILURE"
+        counters = fake.counters
+    print(
+        f"\nrun_and_wait through faults: {counters.rate_limited} 429s, {counters.requests} requests"
+    )
+    assert counters.injected_errors == 1
 
 
 # --- the pytest plugin ---
