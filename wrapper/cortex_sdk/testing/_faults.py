@@ -305,12 +305,12 @@ class Faults:
             self._unknown_status = self._unknown_error_type = None
 
     @property
-    def rate_limited(self) -> RateLimit | None:
+    def active_rate_limit(self) -> RateLimit | None:
         """The rate limit in force, if any."""
         with self._lock:
             return self._rate_limit
 
-    # --- decisions, made by the server once per request or job ---
+    # --- decisions, made by the server once per request or job (not for scripting) ---
 
     def take_drop(self, method: str) -> bool:
         with self._lock:
