@@ -304,6 +304,7 @@ def test_run_and_wait_deadline_covers_the_whole_call(
 def test_bad_wait_arguments_fail_before_any_request(
     server: LoopbackServer,
     jobs: Jobs,
+    *,
     mode: str,
     kwargs: dict[str, Any],
     error: type[Exception],
