@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from ._deadline_io import attempt_deadline, bound_by_deadline
+
 if TYPE_CHECKING:
     from ._policy import Call, RequestPolicy
 
@@ -26,11 +28,16 @@ MAX_IN_FLIGHT = 20
 
 
 class CortexTransport(httpx.BaseTransport):
-    """Wraps a sync transport; see the module docstring."""
+    """Wraps a sync transport; see the module docstring.
+
+    When the inner transport is httpx's own, its socket operations are also bounded by the
+    call's deadline (`_deadline_io`), so a server trickling bytes cannot hold a thread past it.
+    """
 
     def __init__(self, inner: httpx.BaseTransport, policy: RequestPolicy) -> None:
         self.inner = inner
         self.policy = policy
+        bound_by_deadline(inner)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         call = self.policy.start(request)
@@ -38,11 +45,12 @@ class CortexTransport(httpx.BaseTransport):
             self._wait_turn(call)
             call.prepare()
             try:
-                response = self.inner.handle_request(request)
-                try:
-                    response.read()
-                finally:
-                    response.close()
+                with attempt_deadline(call.deadline):
+                    response = self.inner.handle_request(request)
+                    try:
+                        response.read()
+                    finally:
+                        response.close()
             except Exception as exc:
                 time.sleep(call.after_exception(exc))
                 continue
