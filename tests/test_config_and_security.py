@@ -18,6 +18,7 @@ import httpx
 import pytest
 from cortex_sdk import (
     APIStatusError,
+    APITimeoutError,
     AsyncCortex,
     ConfigurationError,
     Cortex,
@@ -321,6 +322,23 @@ async def test_the_key_is_not_sent_on_a_cross_origin_redirect(
     else:
         assert "authorization" not in moved[0].headers
         assert all(key_free(value) for value in moved[0].headers.values())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_client.py applies timeout= only to an httpx client it creates: with http_client= "
+    "the argument is silently ignored (it should be applied, or refused)",
+)
+async def test_an_explicit_timeout_is_not_ignored_with_a_callers_http_client(
+    connect: Connect, kind: Kind, server: LoopbackServer
+) -> None:
+    server.handler = lambda _r: Reply(200, IN_PROGRESS, delay=1.0)
+    http = own_http_client(kind)  # httpx's default timeout: 5 s
+    try:
+        with pytest.raises((ConfigurationError, APITimeoutError)):
+            await connect(http_client=http, timeout=0.2, max_retries=0).get("job-1")
+    finally:
+        await close_http_client(http)
 
 
 # -- where the key comes from -------------------------------------------------------------
