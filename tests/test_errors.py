@@ -6,6 +6,7 @@ Every test runs for `Cortex` and `AsyncCortex` (the `connect` fixture). Retries 
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 
 import pytest
@@ -21,10 +22,13 @@ from cortex_sdk import (
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
+    QueryBuilderResult,
+    QueryFailedError,
     RateLimitError,
     UnexpectedResponseError,
+    WaitTimeoutError,
 )
-from harness import IN_PROGRESS, Api, error_body
+from harness import IN_PROGRESS, Api, error_body, problem_body
 from loopback import LoopbackServer, Reply
 
 pytestmark = pytest.mark.timeout(30)
@@ -298,3 +302,40 @@ async def test_success_still_parses(connect: Connect, server: LoopbackServer) ->
     state = await connect(max_retries=0).get("job-1")
     assert state.status == "IN_PROGRESS"
     assert state.query_details.job_id == "job-1"
+
+
+async def test_errors_survive_pickling(connect: Connect, server: LoopbackServer) -> None:
+    # What a process pool does with an exception raised in a worker.
+    answers = {
+        "plain": Reply(404, error_body("NOT_FOUND", "gone", details="d")),
+        "integration": Reply(404, error_body("INTEGRATION_NOT_FOUND", "upstream gone")),
+        "new-type": Reply(409, error_body("BRAND_NEW", "new")),
+        "limited": Reply(429, problem_body(120), headers={"Retry-After": "120"}),
+        "html": Reply(502, "<html>bad gateway</html>", content_type="text/html"),
+    }
+    server.handler = lambda r: answers[r.path.rsplit("/", 1)[-1]]
+    api = connect(max_retries=0, max_retry_after=5)
+    errors: list[CortexError] = []
+    for job_id in answers:
+        with pytest.raises(CortexError) as caught:
+            await api.get(job_id)
+        errors.append(caught.value)
+    state = QueryBuilderResult.from_dict({**IN_PROGRESS, "status": "FAILURE"})
+    errors.append(QueryFailedError("the job failed", job_id="job-1", state=state))
+    errors.append(WaitTimeoutError("still running", job_id="job-1", state=None))
+
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert getattr(copy, "response", None) is None
+        for name, value in vars(error).items():
+            if name == "state" and value is not None:
+                # Compared as dicts: the generated UNSET sentinel is not a singleton in a copy.
+                assert copy.state.to_dict() == value.to_dict()
+            elif name != "response":
+                assert getattr(copy, name) == value, name
+    integration = pickle.loads(pickle.dumps(errors[1]))
+    assert isinstance(integration, NotFoundError)
+    assert isinstance(integration, IntegrationError)
+    assert pickle.loads(pickle.dumps(errors[3])).retry_after == 120

@@ -13,7 +13,7 @@ CortexError
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cortex_api_client.models import ErrorType
 
@@ -60,7 +60,25 @@ RETRYABLE_ERROR_TYPES: frozenset[ErrorType] = frozenset(
 
 
 class CortexError(Exception):
-    """Base class of every error the SDK raises."""
+    """Base class of every error the SDK raises.
+
+    Errors pickle (to cross a process pool, for instance) with every attribute but `response`,
+    which holds a connection's worth of state and arrives as None.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {k: v for k, v in self.__dict__.items() if k != "response"}
+        if "response" in self.__dict__:
+            state["response"] = None
+        return (_unpickle, (type(self), self.args, state))
+
+
+def _unpickle(cls: type[CortexError], args: tuple[Any, ...], state: dict[str, Any]) -> CortexError:
+    # The subclasses' __init__ take keyword arguments that args alone cannot rebuild.
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class APIConnectionError(CortexError):
@@ -242,3 +260,5 @@ _INTEGRATION_VARIANTS: dict[type[APIStatusError], type[APIStatusError]] = {
     )
     for base in (*_BY_STATUS.values(), InternalServerError)
 }
+# Module attributes too, so that pickle (which looks classes up by name) finds them.
+globals().update({variant.__name__: variant for variant in _INTEGRATION_VARIANTS.values()})
