@@ -161,7 +161,10 @@ async def test_the_key_is_not_in_repr(connect: Connect) -> None:
 async def test_the_key_is_not_in_exceptions_or_debug_logs(
     connect: Connect, server: LoopbackServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx, httpcore, asyncio
+    # Every logger at DEBUG: the root, and each existing one in case it has a level of its own.
+    caplog.set_level(logging.DEBUG)
+    for name in ["cortex_sdk", "httpx", "httpcore", *logging.root.manager.loggerDict]:
+        caplog.set_level(logging.DEBUG, logger=name)
     responses = {
         "retried": in_order(Reply(429, b"", headers={"Retry-After": "0"}), Reply(200, IN_PROGRESS)),
         "unauthorized": lambda _r: Reply(401, error_body("UNCATEGORIZED", "bad key")),
