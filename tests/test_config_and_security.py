@@ -36,15 +36,6 @@ MAX_BODY = 2 * 1024 * 1024  # the API's documented limit (2 MB, read as 2 MiB)
 BODY_OVERHEAD = len(b'{"query":""}')
 
 
-# The generated endpoints encode a path parameter with quote(value, safe=""), which leaves "."
-# and ".." as they are; httpx then resolves them as dot segments, so get("..") asks for
-# GET /api/v1 and get(".") for GET /api/v1/queries. The fix belongs in the endpoint template
-# (or in the wrapper's job id check); until then these cases are known failures.
-DOT_SEGMENT_BUG = pytest.mark.xfail(
-    strict=True, reason="a job id of '.' or '..' is resolved as a dot segment by httpx"
-)
-
-
 @pytest.fixture
 def other_server() -> Iterator[LoopbackServer]:
     """A second loopback server: another origin (another port) than `server`."""
@@ -125,8 +116,8 @@ async def test_a_query_of_exactly_the_limit_is_sent(
         "%2F",
         "a+b&c=d;e",
         "...",
-        pytest.param("..", marks=DOT_SEGMENT_BUG),
-        pytest.param(".", marks=DOT_SEGMENT_BUG),
+        "..",
+        ".",
     ],
 )
 async def test_a_job_id_is_one_encoded_path_segment(
@@ -327,11 +318,6 @@ async def test_the_key_is_not_sent_on_a_cross_origin_redirect(
         assert all(key_free(value) for value in moved[0].headers.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_client.py applies timeout= only to an httpx client it creates: with http_client= "
-    "the argument is silently ignored (it should be applied, or refused)",
-)
 async def test_an_explicit_timeout_is_not_ignored_with_a_callers_http_client(
     connect: Connect, kind: Kind, server: LoopbackServer
 ) -> None:

@@ -3,6 +3,7 @@
 from collections.abc import Mapping, MutableMapping
 from http import HTTPStatus
 from typing import IO, BinaryIO, Generic, Literal, TypeVar
+from urllib.parse import quote
 
 from attrs import define
 
@@ -53,6 +54,19 @@ PARSE_ERRORS = (
 )
 
 
+def path_segment(value: object) -> str:
+    """A path parameter as exactly one URL path segment.
+
+    Everything but unreserved characters is percent-encoded ("/", "?", "#", spaces, unicode),
+    and a value of "." or ".." is sent as %2E / %2E%2E: as plain dots, URL resolution would
+    remove the segment and the request would reach another resource.
+    """
+    text = quote(str(value), safe="")
+    if text in (".", ".."):
+        return text.replace(".", "%2E")
+    return text
+
+
 def http_status(code: int) -> HTTPStatus | int:
     """The HTTPStatus for a standard code, the plain int for a non-standard one (499, 520...)."""
     try:
@@ -80,4 +94,5 @@ __all__ = [
     "Response",
     "Unset",
     "http_status",
+    "path_segment",
 ]

@@ -84,7 +84,7 @@ class Cortex(_Base):
       lowered after a 429 and recovered gradually.
     - `call_timeout`: the overall deadline of one call, retries and waits included (default 300 s).
     - `http_client`: your own httpx.Client (proxies, certificates...); its transports are wrapped,
-      and it is not closed by this client.
+      its timeout is kept unless `timeout` is given, and it is not closed by this client.
     - `allow_insecure_http`: permit plain http to a host other than this machine.
     """
 
@@ -123,7 +123,8 @@ class Cortex(_Base):
             if self._owns_http:
                 self._http.close()
             raise
-        if self._owns_http:
+        if self._owns_http or timeout is not None:
+            # An explicit timeout= applies to a client you bring too; without it, yours stands.
             self._http.timeout = self._settings.timeout
         self.queries = Queries(self.low_level)
 
@@ -179,7 +180,8 @@ class AsyncCortex(_Base):
             allow_insecure_http=allow_insecure_http,
             http_client=self._http,
         )
-        if self._owns_http:
+        if self._owns_http or timeout is not None:
+            # An explicit timeout= applies to a client you bring too; without it, yours stands.
             self._http.timeout = self._settings.timeout
         self.queries = AsyncQueries(self.low_level)
 

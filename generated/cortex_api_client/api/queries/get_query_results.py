@@ -1,5 +1,4 @@
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -8,7 +7,7 @@ from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.query_builder_result import QueryBuilderResult
 from ...models.too_many_requests_problem_detail import TooManyRequestsProblemDetail
-from ...types import PARSE_ERRORS, Response, http_status
+from ...types import PARSE_ERRORS, Response, http_status, path_segment
 
 
 def _get_kwargs(
@@ -17,9 +16,7 @@ def _get_kwargs(
 
     _kwargs: dict[str, Any] = {
         "method": "get",
-        "url": "/api/v1/queries/{job_id}".format(
-            job_id=quote(str(job_id), safe=""),
-        ),
+        "url": f"/api/v1/queries/{path_segment(job_id)}",
     }
 
     return _kwargs
