@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any, Literal
 
 from cortex_api_client.models import QueryBuilderResult, QueryResponse
@@ -86,8 +87,12 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def in_order(*replies: Reply) -> Handler:
-    """A handler that gives `replies` one per request, then repeats the last one."""
+def in_order(*replies: Reply | Callable[[], Reply]) -> Handler:
+    """A handler that gives `replies` one per request, then repeats the last one.
+
+    A callable is called when its request arrives (for replies that depend on the time, such
+    as a Retry-After HTTP-date).
+    """
     lock = threading.Lock()
     served = 0
 
@@ -96,6 +101,6 @@ def in_order(*replies: Reply) -> Handler:
         with lock:
             reply = replies[min(served, len(replies) - 1)]
             served += 1
-        return reply
+        return reply if isinstance(reply, Reply) else reply()
 
     return handler

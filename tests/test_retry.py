@@ -82,7 +82,7 @@ async def test_a_429_is_retried_after_the_advised_delay(
     reply: Callable[[], Reply],
     bounds: tuple[float, float],
 ) -> None:
-    server.handler = in_order(reply(), OK)
+    server.handler = in_order(reply, OK)  # the reply is made when the request arrives
     api = connect(max_retries=2, max_retry_after=30)
     started = time.monotonic()
     state = await api.get("job-1")
@@ -117,7 +117,7 @@ async def test_a_wait_over_the_cap_raises_at_once(
     reply: Callable[[], Reply],
     advised: tuple[float, float],
 ) -> None:
-    server.handler = in_order(reply(), OK)
+    server.handler = in_order(reply, OK)  # the reply is made when the request arrives
     api = connect(max_retries=4, max_retry_after=5)
     started = time.monotonic()
     with pytest.raises(RateLimitError) as caught:
