@@ -54,6 +54,9 @@ class ProgressReporter:
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            # Log lines written to stderr print above the bar; stdout is for results only,
+            # so it is never redirected onto the terminal the bar is drawn on.
+            redirect_stdout=False,
         )
         self._progress.start()
         self._task = self._progress.add_task(f"job {self.job_id}", total=100, status="STARTING")

@@ -197,9 +197,24 @@ class _Command:
                 write_entities(state, args.format, out)
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of the write.
+
+    While the progress bar is shown, rich puts a proxy in `sys.stderr` that prints each line
+    above the bar; a handler holding the original stream would write into the bar's line and
+    leave the log line glued to a stale copy of the bar.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _configure_logging(*, verbose: bool) -> None:
     """Warnings always, and with -v each retry and wait (why, and for how long), on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     logger = logging.getLogger("cortex_sdk")
     logger.addHandler(handler)
