@@ -230,6 +230,9 @@ def _exit_code(exc: BaseException) -> int:
 
 def _one_line_error(exc: BaseException, job_id: str | None) -> str:
     text = " ".join(str(exc).split())
+    if isinstance(exc, WaitTimeoutError):
+        # The library's hint is Python (`wait('...')`); say the command instead.
+        text = text.replace(f"; resume with wait({exc.job_id!r})", "")
     line = f"error: {type(exc).__name__}: {text}"
     if isinstance(exc, WaitTimeoutError):
         line += f"; resume with: cortex-query wait {exc.job_id}"
