@@ -143,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     _configure_logging(verbose=args.verbose)
     if args.command == "run":
-        args.query = sys.stdin.read() if args.query == "-" else args.query
+        # From stdin, without the newline `echo` or a file ends with: the job's query (and the
+        # server's check for the same query already running) sees the text as typed.
+        args.query = sys.stdin.read().strip() if args.query == "-" else args.query
         if not args.query.strip():
             parser.error("the query is empty")
     command = _Command(args)
