@@ -24,6 +24,7 @@ from cortex_sdk import (
     QueryFailedError,
     QueryStatus,
     QueryTimedOutError,
+    RateLimitError,
     WaitTimeoutError,
 )
 from jobs import Jobs
@@ -401,3 +402,38 @@ def test_as_completed_yields_jobs_in_the_order_they_end(
     with pytest.raises(QueryFailedError):
         outcomes[1].unwrap()
     assert outcomes[2].result is not None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_hold_off_longer_than_the_wait_ends_it_as_a_wait_timeout(
+    server: LoopbackServer, mode: str
+) -> None:
+    """Another call's 429 asked for 30 s of quiet; a 3 s wait cannot be met and says so."""
+    limited = {"type": "about:blank", "title": "Too Many Requests", "status": 429}
+    server.handler = lambda _r: Reply(
+        429, limited, headers={"Retry-After": "30"}, content_type="application/problem+json"
+    )
+
+    async def scenario_async() -> tuple[BaseException, float]:
+        async with AsyncCortex(api_key=KEY, base_url=server.url, call_timeout=1) as client:
+            with pytest.raises(RateLimitError):
+                await client.queries.get("job-1")
+            start = time.monotonic()
+            with pytest.raises(WaitTimeoutError) as caught:
+                await client.queries.wait("job-1", timeout=3)
+            return caught.value, time.monotonic() - start
+
+    def scenario_sync() -> tuple[BaseException, float]:
+        with Cortex(api_key=KEY, base_url=server.url, call_timeout=1) as client:
+            with pytest.raises(RateLimitError):
+                client.queries.get("job-1")
+            start = time.monotonic()
+            with pytest.raises(WaitTimeoutError) as caught:
+                client.queries.wait("job-1", timeout=3)
+            return caught.value, time.monotonic() - start
+
+    error, elapsed = scenario_sync() if mode == "sync" else asyncio.run(scenario_async())
+    assert elapsed < 0.5
+    assert isinstance(error, WaitTimeoutError)
+    assert error.state is None
+    assert server.count() == 1  # the wait sent nothing into the hold-off

@@ -12,6 +12,10 @@ class Unset:
     def __bool__(self) -> Literal[False]:
         return False
 
+    def __reduce__(self) -> str:
+        # Unpickle as this module's one UNSET, so `is UNSET` holds for copied models too.
+        return "UNSET"
+
 
 UNSET: Unset = Unset()
 

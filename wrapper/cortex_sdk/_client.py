@@ -27,33 +27,12 @@ __all__ = ["AsyncCortex", "Cortex"]
 
 
 class _Base:
-    """Settings and policy shared by the sync and async clients."""
+    """Settings and wiring shared by the sync and async clients."""
 
     _settings: Settings
 
-    def _configure(
-        self,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        timeout: float | httpx.Timeout | None,
-        max_retries: int,
-        max_retry_after: float,
-        requests_per_minute: float,
-        call_timeout: float | None,
-        allow_insecure_http: bool,
-        http_client: httpx.Client | httpx.AsyncClient,
-    ) -> AuthenticatedClient:
-        self._settings = resolve_settings(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_retry_after=max_retry_after,
-            requests_per_minute=requests_per_minute,
-            call_timeout=call_timeout,
-            allow_insecure_http=allow_insecure_http,
-        )
+    def _wire(self, http_client: httpx.Client | httpx.AsyncClient) -> AuthenticatedClient:
+        """Point the httpx client at the base URL, wrap its transports, build the low level."""
         http_client.base_url = httpx.URL(self._settings.base_url)
         install_transports(http_client, self._settings.policy())
         # The key is added by the transport (only for the base URL's origin), never by this
@@ -105,27 +84,25 @@ class Cortex(_Base):
             raise TypeError(
                 f"http_client must be an httpx.Client, got {type(http_client).__name__}"
             )
+        # Every setting is checked before a connection pool exists, so a bad one leaks nothing.
+        self._settings = resolve_settings(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_after=max_retry_after,
+            requests_per_minute=requests_per_minute,
+            call_timeout=call_timeout,
+            allow_insecure_http=allow_insecure_http,
+        )
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client(limits=POOL_LIMITS)
-        try:
-            self.low_level = self._configure(
-                api_key=api_key,
-                base_url=base_url,
-                timeout=timeout,
-                max_retries=max_retries,
-                max_retry_after=max_retry_after,
-                requests_per_minute=requests_per_minute,
-                call_timeout=call_timeout,
-                allow_insecure_http=allow_insecure_http,
-                http_client=self._http,
-            )
-        except BaseException:
-            if self._owns_http:
-                self._http.close()
-            raise
-        if self._owns_http or timeout is not None:
+        if http_client is None:
+            http_client = httpx.Client(limits=POOL_LIMITS, timeout=self._settings.timeout)
+        elif timeout is not None:
             # An explicit timeout= applies to a client you bring too; without it, yours stands.
-            self._http.timeout = self._settings.timeout
+            http_client.timeout = self._settings.timeout
+        self._http = http_client
+        self.low_level = self._wire(http_client)
         self.queries = Queries(self.low_level)
 
     def close(self) -> None:
@@ -165,11 +142,7 @@ class AsyncCortex(_Base):
             raise TypeError(
                 f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
             )
-        self._owns_http = http_client is None
-        self._http = (
-            http_client if http_client is not None else httpx.AsyncClient(limits=POOL_LIMITS)
-        )
-        self.low_level = self._configure(
+        self._settings = resolve_settings(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
@@ -178,11 +151,14 @@ class AsyncCortex(_Base):
             requests_per_minute=requests_per_minute,
             call_timeout=call_timeout,
             allow_insecure_http=allow_insecure_http,
-            http_client=self._http,
         )
-        if self._owns_http or timeout is not None:
-            # An explicit timeout= applies to a client you bring too; without it, yours stands.
-            self._http.timeout = self._settings.timeout
+        self._owns_http = http_client is None
+        if http_client is None:
+            http_client = httpx.AsyncClient(limits=POOL_LIMITS, timeout=self._settings.timeout)
+        elif timeout is not None:
+            http_client.timeout = self._settings.timeout
+        self._http = http_client
+        self.low_level = self._wire(http_client)
         self.queries = AsyncQueries(self.low_level)
 
     async def aclose(self) -> None:

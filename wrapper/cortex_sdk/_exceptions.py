@@ -30,6 +30,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "CortexError",
+    "DeadlineExceededError",
     "IntegrationError",
     "InternalServerError",
     "NotFoundError",
@@ -87,6 +88,10 @@ class APIConnectionError(CortexError):
 
 class APITimeoutError(APIConnectionError):
     """No answer in time: the per-request timeout or the call's overall deadline passed."""
+
+
+class DeadlineExceededError(APITimeoutError):
+    """The call's overall deadline passed, or waiting for the rate limiter would pass it."""
 
 
 class APIStatusError(CortexError):

@@ -27,6 +27,7 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     CortexError,
+    DeadlineExceededError,
 )
 from ._response_errors import error_from_response
 from ._retry_after import retry_after_seconds
@@ -97,7 +98,7 @@ class Call:
         wait = self._ticket.wait
         remaining = self.remaining()
         if remaining is not None and wait >= remaining:
-            raise APITimeoutError(
+            raise DeadlineExceededError(
                 f"{self._label}: the call's deadline passes before the rate limiter lets it go "
                 f"(needs {wait:.1f} s, {max(remaining, 0):.1f} s left)"
             )
@@ -121,7 +122,7 @@ class Call:
         remaining = self.remaining()
         if remaining is not None:
             if remaining <= 0:
-                raise APITimeoutError(f"{self._label}: the call's deadline passed")
+                raise DeadlineExceededError(f"{self._label}: the call's deadline passed")
             request.extensions["timeout"] = {
                 key: remaining if value is None else min(value, remaining)
                 for key, value in (self._base_timeout or _NO_TIMEOUTS).items()
@@ -155,7 +156,7 @@ class Call:
             raise exc
         if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.TimeoutException):
             # The async transport's overall deadline (anyio.fail_after) fired.
-            raise APITimeoutError(f"{self._label}: the call's deadline passed") from exc
+            raise DeadlineExceededError(f"{self._label}: the call's deadline passed") from exc
         if not isinstance(exc, httpx.TransportError):
             raise exc
         error = _typed(exc, self._label)

@@ -188,7 +188,7 @@ class JobWait:
         return min(advised, remaining)
 
     def deadline_passed(self) -> bool:
-        """Whether a request timeout was our deadline (then it is a WaitTimeoutError)."""
+        """Whether a plain request timeout came at our deadline (then it is a WaitTimeoutError)."""
         return self.remaining() <= 0.1
 
     def timed_out(self) -> WaitTimeoutError:

@@ -16,7 +16,7 @@ import anyio
 from cortex_api_client.api.queries import create_query, get_query_results
 from cortex_api_client.models import QueryBuilderResult, QueryRequest, QueryResponse
 
-from ._exceptions import APITimeoutError, CortexError, RateLimitError
+from ._exceptions import APITimeoutError, CortexError, DeadlineExceededError, RateLimitError
 from ._operations import check_job_id, check_query, expect, translated_errors
 from ._polling import (
     DEFAULT_WAIT_TIMEOUT,
@@ -150,7 +150,7 @@ class Queries:
                     time.sleep(waiting.after_rate_limit(exc))
                     continue
                 except APITimeoutError as exc:
-                    if waiting.deadline_passed():
+                    if isinstance(exc, DeadlineExceededError) or waiting.deadline_passed():
                         raise waiting.timed_out() from exc
                     raise
                 done, _ = waiting.observe(state)
@@ -269,7 +269,7 @@ class AsyncQueries:
                     await anyio.sleep(waiting.after_rate_limit(exc))
                     continue
                 except APITimeoutError as exc:
-                    if waiting.deadline_passed():
+                    if isinstance(exc, DeadlineExceededError) or waiting.deadline_passed():
                         raise waiting.timed_out() from exc
                     raise
                 done, callback_result = waiting.observe(state)
