@@ -7,6 +7,9 @@ import pytest
 from harness import API_KEY, Api, Kind
 from loopback import LoopbackServer
 
+# Counts the reliability cases (contract, fuzz, faults, security) for docs/reliability.md.
+pytest_plugins = ["reliability_plugin"]
+
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
