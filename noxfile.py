@@ -187,7 +187,13 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """pytest on every supported Python, against the installed package (not the source tree)."""
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("pytest", *session.posargs)
+    args = list(session.posargs)
+    if not args and session.python != TEST_PYTHONS[0]:
+        # The long scenario tests measure timing and scale, not the interpreter: they run once,
+        # on the first Python; every other test runs on every Python.
+        session.log(f"Python {session.python}: tests marked slow run on {TEST_PYTHONS[0]} only")
+        args = ["-m", "not slow"]
+    session.run("pytest", *args)
 
 
 @nox.session

@@ -55,6 +55,7 @@ def check(
     assert goodput >= MIN_GOODPUT
 
 
+@pytest.mark.slow
 def test_threads_share_one_client(server: LoopbackServer) -> None:
     bucket = limited_server(server)
     barrier = threading.Barrier(WORKERS)
@@ -77,6 +78,7 @@ def test_threads_share_one_client(server: LoopbackServer) -> None:
     check("threads", server, bucket, WORKERS * CALLS_PER_WORKER, elapsed)
 
 
+@pytest.mark.slow
 async def test_tasks_share_one_async_client(server: LoopbackServer) -> None:
     bucket = limited_server(server)
     async with AsyncCortex(api_key=API_KEY, base_url=server.url) as client:

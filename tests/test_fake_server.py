@@ -592,6 +592,7 @@ async def exchange(
     return status, answer
 
 
+@pytest.mark.slow
 def test_a_thousand_concurrent_clients_polling() -> None:
     """1,000 clients, each on its own keep-alive connection, start a job and poll it until done.
 
@@ -649,6 +650,7 @@ def test_the_sdk_runs_a_query_and_reads_the_entities(fake: FakeCortex) -> None:
     assert {r.tag for r in state.result or []} == of_type("domain")
 
 
+@pytest.mark.slow
 def test_the_sdk_waits_for_jobs_through_faults() -> None:
     """run_and_wait against the fake: progress seen, 429s and a 503 absorbed, failures typed."""
     with FakeCortex(api_key=KEY, job_seconds=0.6, rate_limit="4/s", burst=1) as fake:

@@ -62,6 +62,7 @@ def call(
     return asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_short_and_long_jobs_are_seen_done_quickly_with_few_requests(
     server: LoopbackServer, jobs: Jobs
 ) -> None:
@@ -353,6 +354,7 @@ def many_jobs(jobs: Jobs) -> Iterator[list[str]]:
     return [jobs.add(1.0 + (i % 3)).job_id for i in range(1000)]
 
 
+@pytest.mark.slow
 def test_a_thousand_concurrent_async_waits_finish(
     server: LoopbackServer, jobs: Jobs, many_jobs: list[str]
 ) -> None:
