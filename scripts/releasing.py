@@ -58,8 +58,12 @@ class Release:
 
 
 def last_release(repo: Path = ROOT) -> Release:
-    """The newest `vX.Y.Z` tag reachable from HEAD, else the first commit."""
-    tags = git(repo, "tag", "--merged", "HEAD", "--list", "v*").split()
+    """The newest `vX.Y.Z` tag reachable from HEAD, else the first commit.
+
+    A tag on HEAD itself is the release being made, not the last one, so it is passed over.
+    """
+    at_head = set(git(repo, "tag", "--points-at", "HEAD", "--list", "v*").split())
+    tags = set(git(repo, "tag", "--merged", "HEAD", "--list", "v*").split()) - at_head
     versions = sorted(
         (parse_version(m.group(1)), tag) for tag in tags if (m := TAG.match(tag)) is not None
     )
