@@ -37,6 +37,10 @@ nox.options.sessions = [
     "tests",
     "build",
     "demo",
+    "api_compat",
+    "spec_compat",
+    "changelog",
+    "release",
 ]
 nox.options.default_venv_backend = "uv|virtualenv"
 # A Python that this machine lacks is skipped with a message (see _find_pythons), not an error,
@@ -235,3 +239,48 @@ def demo(session: nox.Session) -> None:
     """The fake Cortex with a tight rate limit, and one query through the CLI (see README)."""
     session.install(".[cli]")
     session.run("python", "scripts/demo.py")
+
+
+# -- release discipline (docs/versioning.md) ---------------------------------------------------
+
+
+@nox.session
+def api_compat(session: nox.Session) -> None:
+    """Fail on a breaking change of the public Python API since the last release (griffe)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "compat"))
+    session.run("python", "scripts/api_compat.py", *session.posargs)
+
+
+@nox.session
+def spec_compat(session: nox.Session) -> None:
+    """Fail on an unannounced breaking change of openapi.yaml since the last release."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "compat"))
+    session.run("python", "scripts/spec_compat.py", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def changelog(session: nox.Session) -> None:
+    """Fail when openapi.yaml or wrapper/ changed since the last release but CHANGELOG.md not."""
+    session.run(sys.executable, "scripts/release.py", "changelog")
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """A dry run of the release: every check, two builds compared byte for byte, twine check.
+
+    Prints the files that would be published with their sha256; uploads and tags nothing.
+    SOURCE_DATE_EPOCH is the last commit's time, so the same commit always builds the same bytes.
+    """
+    session.install(*nox.project.dependency_groups(PYPROJECT, "release"))
+    session.run("python", "scripts/api_compat.py")
+    session.run("python", "scripts/spec_compat.py")
+    session.run("python", "scripts/release.py", "changelog")
+    session.run("python", "scripts/release.py", "versions")
+    epoch = session.run("git", "log", "-1", "--format=%ct", silent=True, external=True)
+    env = {"SOURCE_DATE_EPOCH": str(epoch).strip()}
+    with tempfile.TemporaryDirectory() as scratch:
+        builds = [Path(scratch) / "first", Path(scratch) / "second"]
+        for outdir in builds:
+            session.run("python", "-m", "build", "--no-isolation", "--outdir", str(outdir), env=env)
+        session.run("twine", "check", "--strict", *map(str, sorted(builds[0].iterdir())))
+        session.run("python", "scripts/release.py", "artefacts", *map(str, builds))
