@@ -28,7 +28,7 @@ from cortex_sdk import (
 from harness import API_KEY, IN_PROGRESS, JOB_PATH, Api, Kind, closed_port, error_body, in_order
 from loopback import LoopbackServer, Reply
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.reliability("security")]
 
 Connect = Callable[..., Api]
 
@@ -118,6 +118,15 @@ async def test_a_query_of_exactly_the_limit_is_sent(
         "...",
         "..",
         ".",
+        "..\\..\\admin",
+        "%2e%2e%2f%2e%2e",
+        "a\r\nX-Injected: 1",
+        "a\x00b",
+        "//evil.example/x",
+        "https://evil.example/",
+        "?api_key=1",
+        "#frag",
+        ";jsessionid=1",
     ],
 )
 async def test_a_job_id_is_one_encoded_path_segment(
@@ -129,7 +138,7 @@ async def test_a_job_id_is_one_encoded_path_segment(
     assert received.path.startswith(JOB_PATH)
     segment = received.path[len(JOB_PATH) :]
     assert segment
-    for raw in "/?# ":
+    for raw in "/?# \\\r\n\x00":
         assert raw not in segment
     assert segment not in {".", ".."}
     assert unquote(segment) == job_id

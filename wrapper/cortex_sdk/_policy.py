@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -161,7 +162,8 @@ class Call:
             raise exc
         error = _typed(exc, self._label)
         not_sent = isinstance(exc, _NOT_SENT)
-        if isinstance(exc, _PERMANENT) or not (not_sent or self._method in _IDEMPOTENT):
+        permanent = isinstance(exc, _PERMANENT) or _certificate_rejected(exc)
+        if permanent or not (not_sent or self._method in _IDEMPOTENT):
             raise error from exc
         try:
             return self._retry_or_raise(error, self._backoff(), type(exc).__name__)
@@ -209,6 +211,18 @@ def origin_of(url: httpx.URL) -> tuple[str, str, int]:
     """(scheme, host, port) with the scheme's default port filled in."""
     port = url.port if url.port is not None else (443 if url.scheme == "https" else 80)
     return (url.scheme, url.host, port)
+
+
+def _certificate_rejected(exc: BaseException) -> bool:
+    """True when TLS verification refused the server's certificate: no retry makes it trusted."""
+    seen: set[int] = set()
+    chain: BaseException | None = exc
+    while chain is not None and id(chain) not in seen:
+        if isinstance(chain, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(chain))
+        chain = chain.__cause__ or chain.__context__
+    return False
 
 
 def _typed(exc: httpx.TransportError, label: str) -> APIConnectionError:
