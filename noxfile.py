@@ -175,7 +175,7 @@ def spec(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check on everything hand-written."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
-    targets = ["wrapper", "tests", "scripts", "noxfile.py"]
+    targets = ["wrapper", "tests", "scripts", "examples", "noxfile.py"]
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
 
