@@ -578,18 +578,32 @@ def test_a_proxy_error_page_exits_7(cortex_fake: FakeCortex) -> None:
     assert "HTTP 502" in line
 
 
-def test_a_closed_port_exits_8() -> None:
-    # A bound socket that does not listen: connections to it are refused, and the port cannot
-    # be taken by anything else while the test holds it.
+@pytest.fixture(scope="module", autouse=True)
+def refused_run() -> Iterator[tuple[str, Background]]:
+    """`cortex-query get` against a port that refuses connections, started with this module's
+    first test: the CLI retries a refused connection with backoff for about 6 s, and that
+    wait then overlaps the other tests instead of adding to them.
+
+    The port is a bound socket that does not listen: connections to it are refused, and
+    nothing else can take the port while the socket is held.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}"
         env = child_env(None, CORTEX_BASE_URL=url, CORTEX_API_KEY="test-key")
-        done = cortex_query("get", "some-job", fake=None, env=env)
+        with Background([*CLI, "get", "some-job"], env) as run:
+            yield url, run
 
-    assert done.returncode == 8, done.stderr
-    assert done.stdout == ""
-    line = error_line(done.stderr)
+
+def test_a_closed_port_exits_8(refused_run: tuple[str, Background]) -> None:
+    url, run = refused_run
+
+    code = run.finish(timeout=60)
+
+    stderr = run.stderr.text()
+    assert code == 8, stderr
+    assert run.stdout.text() == ""
+    line = error_line(stderr)
     assert line.startswith(f"error: APIConnectionError: GET {url}/api/v1/queries/some-job: ")
     assert "refused" in line
 
