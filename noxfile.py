@@ -41,6 +41,8 @@ nox.options.sessions = [
     "spec_compat",
     "changelog",
     "release",
+    "contract",
+    "reliability",
 ]
 nox.options.default_venv_backend = "uv|virtualenv"
 # A Python that this machine lacks is skipped with a message (see _find_pythons), not an error,
@@ -197,7 +199,7 @@ def tests(session: nox.Session) -> None:
         # on the first Python; every other test runs on every Python.
         session.log(f"Python {session.python}: tests marked slow run on {TEST_PYTHONS[0]} only")
         args = ["-m", "not slow"]
-    session.run("pytest", *args)
+    session.run("pytest", *args, env=_reliability_counts(session, f"tests-{session.python}"))
 
 
 @nox.session
@@ -284,3 +286,50 @@ def release(session: nox.Session) -> None:
             session.run("python", "-m", "build", "--no-isolation", "--outdir", str(outdir), env=env)
         session.run("twine", "check", "--strict", *map(str, sorted(builds[0].iterdir())))
         session.run("python", "scripts/release.py", "artefacts", *map(str, builds))
+
+
+# -- reliability: contract tests against Prism, and the report's figures -------------------------
+
+PRISM_DIR = ROOT / ".prism"  # package.json and its lock are committed; node_modules/ is not
+RELIABILITY_COUNTS = ROOT / ".nox" / "reliability"
+
+
+def _reliability_counts(session: nox.Session, name: str) -> dict[str, str]:
+    """Where a full pytest run writes its case counts (a run with arguments writes none)."""
+    target = RELIABILITY_COUNTS / f"{name}.json"
+    target.unlink(missing_ok=True)
+    if session.posargs:
+        return {}
+    RELIABILITY_COUNTS.mkdir(parents=True, exist_ok=True)
+    return {"RELIABILITY_COUNTS": str(target)}
+
+
+@nox.session
+def contract(session: nox.Session) -> None:
+    """Contract tests against Stoplight Prism serving openapi.yaml (npm installs it in .prism/)."""
+    test_group = nox.project.dependency_groups(PYPROJECT, "test")
+    session.install(".", *[d for d in test_group if d.startswith("pytest")])
+    npm = shutil.which("npm")
+    if npm is None:
+        session.error("npm not found: the contract tests need Node.js and npm")
+    prism = PRISM_DIR / "node_modules" / ".bin" / "prism"
+    installed = PRISM_DIR / "node_modules" / ".package-lock.json"
+    lock = PRISM_DIR / "package-lock.json"
+    if (
+        not prism.exists()
+        or not installed.exists()
+        or installed.stat().st_mtime < lock.stat().st_mtime
+    ):
+        with session.chdir(PRISM_DIR):
+            session.run(npm, "ci", "--no-audit", "--no-fund", "--loglevel=error", external=True)
+    env = {"CORTEX_PRISM": str(prism), **_reliability_counts(session, "contract")}
+    session.run("pytest", "tests/contract", *session.posargs, env=env)
+
+
+@nox.session(venv_backend="none")
+def reliability(session: nox.Session) -> None:
+    """Print the reliability figures of the last tests and contract runs; check docs/reliability.md.
+
+    `nox -s reliability -- --write` rewrites the report's table from them instead.
+    """
+    session.run(sys.executable, "scripts/reliability_report.py", *session.posargs, external=True)

@@ -17,7 +17,7 @@ from cortex_sdk import APIConnectionError, APITimeoutError
 from faultserver import SCENARIOS, FaultServer
 from harness import API_KEY, Api, Kind, closed_port
 
-pytestmark = [pytest.mark.timeout(30), pytest.mark.reliability("faults")]
+pytestmark = [pytest.mark.timeout(30), pytest.mark.reliability("faults"), pytest.mark.slow]
 
 CALL_TIMEOUT = 1.2
 READ_TIMEOUT = 0.3
