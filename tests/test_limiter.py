@@ -105,6 +105,19 @@ def test_the_rate_recovers_gradually_and_never_passes_the_maximum() -> None:
     assert limiter.rate == pytest.approx(10.0)
 
 
+def test_recovery_slows_near_the_limit_the_server_let_through() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1200, clock=clock)  # 20/s, but the server lets only 10/s through
+    for _ in range(10):  # the second before the 429: ten successes
+        clock.now += 0.1
+        limiter.succeeded()
+    limiter.hold_off(1.0)
+    assert limiter.rate == pytest.approx(20 * 0.7)  # 14/s: above what the server allowed
+    clock.now += 5.0
+    limiter.succeeded()  # already past 90 % of the 10/s seen: a tenth of 1 % of the maximum
+    assert limiter.rate == pytest.approx(14.0 + 0.02)
+
+
 def test_the_rate_has_a_floor() -> None:
     clock = FakeClock()
     limiter = RateLimiter(600, clock=clock)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -32,7 +33,12 @@ class RateLimiter:
       `decrease` (never below `min_fraction` of the maximum). 429s that arrive while a hold-off
       is on answer requests sent before it, so they lengthen it but do not lower the rate again:
       one burst into the limit is one decrease, not one per request of the burst.
-    - Each success raises the rate by `recovery` of the maximum, up to the maximum.
+    - Each success raises the rate by `recovery` of the maximum, up to the maximum; but once the
+      rate is back near the limit seen at the last 429 (`caution`, 90 % of it) it climbs
+      `probe` (a tenth) as fast. That limit is the rate at the 429 or, when lower, the
+      successes of the second before it (what the server really let through). Approaching it
+      slowly keeps the rate under it for long spells instead of hitting it every few seconds,
+      and a limit that has risen (another client sharing the key has left) is still found.
 
     `reserve()` returns a ticket with the slot; a hold-off voids every slot booked before it
     (`valid()` turns False) so that those callers book again after it instead of keeping slots
@@ -46,6 +52,8 @@ class RateLimiter:
         burst: float | None = None,
         decrease: float = 0.7,
         recovery: float = 0.01,
+        caution: float = 0.9,
+        probe: float = 0.1,
         min_fraction: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -57,6 +65,10 @@ class RateLimiter:
         self._burst_window = self.burst / self.max_rate  # seconds of traffic that may go at once
         self._decrease = decrease
         self._recovery = recovery * self.max_rate
+        self._caution = caution
+        self._probe = probe
+        self._last_limited = self.max_rate  # the limit seen at the last 429, requests/s
+        self._recent: deque[float] = deque()  # times of the successes of the last second
         self._min_rate = min_fraction * self.max_rate
         self._clock = clock
         self._lock = threading.Lock()
@@ -87,6 +99,10 @@ class RateLimiter:
             now = self._clock()
             if now >= self._hold_until:
                 # A new burst into the limit, not one more answer to the burst being held off.
+                while self._recent and self._recent[0] < now - 1.0:
+                    self._recent.popleft()
+                passed = len(self._recent)
+                self._last_limited = min(self.rate, passed) if passed >= 2 else self.rate
                 self.rate = max(self._min_rate, self.rate * self._decrease)
             until = now + seconds
             if until >= self._hold_until:
@@ -97,7 +113,14 @@ class RateLimiter:
     def succeeded(self) -> None:
         """A request went through: let the rate climb back towards the maximum."""
         with self._lock:
-            self.rate = min(self.max_rate, self.rate + self._recovery)
+            step = self._recovery
+            if self.rate >= self._caution * self._last_limited:
+                step *= self._probe
+            self.rate = min(self.max_rate, self.rate + step)
+            now = self._clock()
+            self._recent.append(now)
+            while self._recent[0] < now - 1.0:
+                self._recent.popleft()
 
     def hold_remaining(self) -> float:
         """Seconds until the current hold-off ends (0.0 when there is none)."""
