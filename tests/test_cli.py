@@ -616,18 +616,29 @@ def test_a_dropped_connection_exits_8(cortex_fake: FakeCortex) -> None:
     assert cortex_fake.counters.dropped == 1
 
 
-def test_an_output_file_that_cannot_be_written_exits_1(
+def test_an_output_file_in_a_missing_folder_exits_2_before_any_request(
     cortex_fake: FakeCortex, tmp_path: Path
 ) -> None:
     target = tmp_path / "no-such-dir" / "out.json"
     done = cortex_query("run", QUERY, "--output", str(target), fake=cortex_fake)
 
+    assert done.returncode == 2, done.stderr
+    assert "does not exist" in done.stderr
+    assert cortex_fake.counters.requests == 0
+    assert not target.exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_an_output_that_fails_while_writing_exits_1_with_the_job_id(
+    cortex_fake: FakeCortex,
+) -> None:
+    done = cortex_query("run", QUERY, "--output", "/dev/full", fake=cortex_fake)
+
     assert done.returncode == 1, done.stderr
     job = only_job(cortex_fake)
     line = error_line(done.stderr)
-    assert line.startswith("error: FileNotFoundError: ")
+    assert line.startswith("error: OSError: ")
     assert line.endswith(f"(job {job.job_id})")  # the job ran: its id, to get the results
-    assert not target.exists()
 
 
 @posix_only

@@ -55,8 +55,8 @@ EXIT_BROKEN_PIPE = 141
 
 EXIT_CODES = {
     EXIT_OK: "the job is DONE (or the command succeeded)",
-    EXIT_ERROR: "an unexpected error",
-    EXIT_USAGE: "bad usage or configuration (for example, no CORTEX_API_KEY)",
+    EXIT_ERROR: "an unexpected error (for example, the results could not be written)",
+    EXIT_USAGE: "bad usage or configuration (no CORTEX_API_KEY, an --output folder missing...)",
     EXIT_JOB_FAILED: "the job ended FAILURE",
     EXIT_JOB_CANCELLED: "the job ended CANCELLED",
     EXIT_JOB_TIMED_OUT: "the job ended TIMED_OUT (Cortex's own limit)",
@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.query = sys.stdin.read().strip() if args.query == "-" else args.query
         if not args.query.strip():
             parser.error("the query is empty")
+    if (problem := _unwritable(getattr(args, "output", None))) is not None:
+        # Found now, not after a long wait whose results would then have nowhere to go.
+        parser.error(problem)
     command = _Command(args)
     try:
         command.execute()
@@ -241,6 +244,20 @@ def _one_line_error(exc: BaseException, job_id: str | None) -> str:
     elif job_id and not isinstance(exc, ConfigurationError) and job_id not in line:
         line += f" (job {job_id})"
     return line
+
+
+def _unwritable(path: str | None) -> str | None:
+    """Why --output cannot be written (its folder is missing or read-only), or None."""
+    if path is None or path == "-":
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"--output {path}: the folder {folder} does not exist"
+    if os.path.isdir(path):
+        return f"--output {path}: is a folder"
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return f"--output {path}: not writable"
+    return None
 
 
 @contextlib.contextmanager
