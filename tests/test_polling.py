@@ -27,7 +27,7 @@ from cortex_sdk import (
     RateLimitError,
     WaitTimeoutError,
 )
-from jobs import Jobs
+from jobs import INITIATED_AT, Jobs
 from loopback import LoopbackServer, Received, Reply
 
 KEY = "polling-test-key"
@@ -439,3 +439,31 @@ def test_a_hold_off_longer_than_the_wait_ends_it_as_a_wait_timeout(
     assert isinstance(error, WaitTimeoutError)
     assert error.state is None
     assert server.count() == 1  # the wait sent nothing into the hold-off
+
+
+def test_a_rising_progress_puts_the_next_poll_just_after_the_predicted_end() -> None:
+    from cortex_api_client.models import QueryBuilderResult
+    from cortex_sdk._polling import POLL_MAX_INTERVAL, JobWait
+
+    def state(progress: float) -> QueryBuilderResult:
+        return QueryBuilderResult.from_dict(
+            {
+                "queryDetails": {"initiatedAt": INITIATED_AT, "jobId": "j", "query": "q"},
+                "status": "IN_PROGRESS",
+                "progress": progress,
+            }
+        )
+
+    waiting = JobWait("j", timeout=600, poll_interval=None, on_progress=None)
+    waiting.observe(state(0.1))
+    assert waiting.next_sleep() == pytest.approx(0.5, abs=0.05)  # one sample: age-based
+    time.sleep(0.2)
+    waiting.observe(state(0.2))  # 0.1 per 0.2 s: the end in about 1.6 s
+    assert waiting.next_sleep() == pytest.approx(1.65, abs=0.1)
+    waiting.observe(state(0.2))  # not rising: no prediction
+    assert waiting.next_sleep() == pytest.approx(0.5, abs=0.05)
+    time.sleep(0.05)
+    waiting.observe(state(0.201))  # rising again: the average speed since the first sample
+    assert waiting.next_sleep() == pytest.approx(2.0, abs=0.15)
+    waiting.observe(state(0.5))  # progress that outruns nothing in no time: still capped
+    assert waiting.next_sleep() <= POLL_MAX_INTERVAL

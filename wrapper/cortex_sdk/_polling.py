@@ -1,10 +1,14 @@
 """Waiting for a query job: the poll schedule, terminal states and deadline, sync and async alike.
 
-The schedule: the first poll goes at once (small catalogs answer almost instantly); after that
-the interval is `POLL_GROWTH` (12 %) of the time the wait has lasted, never under
-`POLL_MIN_INTERVAL` (0.5 s) nor over `POLL_MAX_INTERVAL` (10 s). A job seen done after 5 s costs
-about 13 requests and is noticed within 0.6 s; one of 20 s about 24 requests, within 2.4 s; a
-long job settles at one request every 10 s. `poll_interval=` fixes the interval instead.
+The schedule: the first poll goes at once (small catalogs answer almost instantly). After that,
+when the job reports a `progress` fraction that has risen since the first poll that showed one,
+its average speed predicts the end, and the next poll goes just after it (`POLL_AFTER_END`,
+0.05 s later), at least `POLL_NEAR_END` (0.25 s) and at most `POLL_MAX_INTERVAL` (10 s) away:
+a job is noticed done a fraction of a second after its end, and a long one costs about one
+request per 10 s plus a few near its end (a 60 s job: about 10 requests). Without a usable
+progress (none yet, none sent, not rising) the interval is `POLL_GROWTH` (12 %) of the time
+the wait has lasted, never under `POLL_MIN_INTERVAL` (0.5 s) nor over `POLL_MAX_INTERVAL`.
+`poll_interval=` fixes the interval instead.
 
 The deadline is always on: every request made while waiting (its retries and Retry-After sleeps
 included) is bounded by it, and `WaitTimeoutError` carries the last state seen so the caller can
@@ -43,6 +47,7 @@ __all__ = [
     "POLL_GROWTH",
     "POLL_MAX_INTERVAL",
     "POLL_MIN_INTERVAL",
+    "POLL_NEAR_END",
     "Completed",
     "JobWait",
     "bounded_by",
@@ -55,6 +60,8 @@ DEFAULT_WAIT_TIMEOUT = 600.0
 POLL_GROWTH = 0.12
 POLL_MIN_INTERVAL = 0.5
 POLL_MAX_INTERVAL = 10.0
+POLL_NEAR_END = 0.25
+POLL_AFTER_END = 0.05
 
 _FAILURES: dict[QueryStatus, type[QueryError]] = {
     QueryStatus.FAILURE: QueryFailedError,
@@ -125,6 +132,10 @@ class JobWait:
         self.last: QueryBuilderResult | None = None
         self._last_seen: tuple[str, object] | None = None
         self._warned_unknown = False
+        # (time.monotonic(), progress) of the first and the latest poll that reported progress.
+        self._first_progress: tuple[float, float] | None = None
+        self._latest_progress: tuple[float, float] | None = None
+        self._progress_rising = False
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -141,6 +152,7 @@ class JobWait:
         """
         self.last = state
         status = state.status
+        self._note_progress(state.progress)
         callback_result = None
         seen = (str(status), None if isinstance(state.progress, Unset) else state.progress)
         if seen != self._last_seen:
@@ -172,9 +184,38 @@ class JobWait:
         if self.poll_interval is not None:
             interval = self.poll_interval
         else:
-            age = time.monotonic() - self.started
-            interval = min(POLL_MAX_INTERVAL, max(POLL_MIN_INTERVAL, POLL_GROWTH * age))
+            predicted = self._predicted_end()
+            if predicted is not None:
+                until_end = predicted - time.monotonic() + POLL_AFTER_END
+                interval = min(POLL_MAX_INTERVAL, max(POLL_NEAR_END, until_end))
+            else:
+                age = time.monotonic() - self.started
+                interval = min(POLL_MAX_INTERVAL, max(POLL_MIN_INTERVAL, POLL_GROWTH * age))
         return min(interval, remaining)
+
+    def _note_progress(self, progress: object) -> None:
+        if isinstance(progress, bool) or not isinstance(progress, int | float):
+            return
+        if not (math.isfinite(progress) and 0 <= progress < 1):
+            self._progress_rising = False  # 1.0 but not DONE, or nonsense: no prediction
+            return
+        seen = (time.monotonic(), float(progress))
+        if self._first_progress is None:
+            self._first_progress = seen
+        previous = self._latest_progress
+        self._progress_rising = previous is not None and seen[1] > previous[1]
+        self._latest_progress = seen
+
+    def _predicted_end(self) -> float | None:
+        """When the job should end (a time.monotonic() value) at the speed it has made progress
+        since the first poll that showed one; None while there is no rising progress to go by."""
+        first, latest = self._first_progress, self._latest_progress
+        if not self._progress_rising or first is None or latest is None:
+            return None
+        speed = (latest[1] - first[1]) / (latest[0] - first[0])
+        if not speed > 0:
+            return None
+        return latest[0] + (1.0 - latest[1]) / speed
 
     def after_rate_limit(self, error: RateLimitError) -> float:
         """A 429 the transport did not wait out: wait as the server asks, within the deadline."""
