@@ -43,6 +43,7 @@ nox.options.sessions = [
     "release",
     "contract",
     "reliability",
+    "bench_quick",
 ]
 nox.options.default_venv_backend = "uv|virtualenv"
 # A Python that this machine lacks is skipped with a message (see _find_pythons), not an error,
@@ -177,7 +178,7 @@ def spec(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check on everything hand-written."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
-    targets = ["wrapper", "tests", "scripts", "examples", "noxfile.py"]
+    targets = ["wrapper", "tests", "scripts", "examples", "benchmarks", "noxfile.py"]
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
 
@@ -333,3 +334,17 @@ def reliability(session: nox.Session) -> None:
     `nox -s reliability -- --write` rewrites the report's table from them instead.
     """
     session.run(sys.executable, "scripts/reliability_report.py", *session.posargs, external=True)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark against its anchor, in one run; writes BENCHMARKS.md (under 5 minutes)."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "-m", "benchmarks", "--output", str(ROOT / "BENCHMARKS.md"))
+
+
+@nox.session
+def bench_quick(session: nox.Session) -> None:
+    """The benchmarks with short durations and small sizes (CI): fails only if one is broken."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "-m", "benchmarks", "--quick")

@@ -1,0 +1,98 @@
+"""Shared helpers: servers in their own processes, timing, memory, and the JSON a figure prints."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+API_KEY = "test-key"
+
+
+class BenchmarkError(Exception):
+    """A broken benchmark: a wrong result, not a slow one."""
+
+
+def check(condition: bool, message: str) -> None:
+    """Fail loudly when a measured call did not do what it should."""
+    if not condition:
+        raise BenchmarkError(message)
+
+
+@contextlib.contextmanager
+def server(args: Sequence[str]) -> Iterator[str]:
+    """Start `python ARGS` (a server printing CORTEX_BASE_URL=...), yield its URL, stop it."""
+    process = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        for line in process.stdout:
+            if line.startswith("CORTEX_BASE_URL="):
+                url = line.strip().split("=", 1)[1]
+                break
+        if url is None or not url.startswith("http://127.0.0.1:"):
+            raise BenchmarkError(f"server {args} did not start (exit {process.poll()})")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def fake(
+    *, job_seconds: float, rate_limit: str | None = None, burst: int | None = None
+) -> contextlib.AbstractContextManager[str]:
+    """The fake Cortex (`python -m cortex_sdk.testing`) in its own process."""
+    args = ["-m", "cortex_sdk.testing", "--port", "0", "--quiet"]
+    args += ["--api-key", API_KEY, "--job-seconds", str(job_seconds)]
+    if rate_limit is not None:
+        args += ["--rate-limit", rate_limit]
+    if burst is not None:
+        args += ["--burst", str(burst)]
+    return server(args)
+
+
+def best_rate(run: Callable[[float], int], seconds: float, rounds: int) -> float:
+    """Calls per second: the best of `rounds` runs of `run(seconds)` (it returns its call count)."""
+    rates = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        calls = run(seconds)
+        rates.append(calls / (time.perf_counter() - started))
+    return max(rates)
+
+
+def max_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    with open(f"/proc/{os.getpid()}/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def emit(result: dict[str, Any]) -> None:
+    """A figure's result: one JSON line on stdout, read by benchmarks.__main__."""
+    print(json.dumps(result), flush=True)
+
+
+def quick_flag(argv: Sequence[str] | None = None) -> bool:
+    args = sys.argv[1:] if argv is None else list(argv)
+    return "--quick" in args
