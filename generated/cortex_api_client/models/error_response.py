@@ -11,6 +11,18 @@ from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ErrorResponse")
 
+# The keys from_dict reads; any others go to additional_properties.
+_KNOWN_KEYS = frozenset(
+    (
+        "message",
+        "type",
+        "details",
+        "gatewayHttpStatus",
+        "httpStatus",
+        "requestId",
+    )
+)
+
 
 @_attrs_define
 class ErrorResponse:
@@ -66,18 +78,20 @@ class ErrorResponse:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        d = dict(src_dict)
-        message = d.pop("message")
+        # The known fields are read in place: no copy of src_dict per object (a result holds
+        # thousands of entities); the other keys are copied only when there are any.
+        d = src_dict
+        message = d["message"]
 
-        type_ = ErrorType(d.pop("type"))
+        type_ = ErrorType(d["type"])
 
-        details = d.pop("details", UNSET)
+        details = d.get("details", UNSET)
 
-        gateway_http_status = d.pop("gatewayHttpStatus", UNSET)
+        gateway_http_status = d.get("gatewayHttpStatus", UNSET)
 
-        http_status = d.pop("httpStatus", UNSET)
+        http_status = d.get("httpStatus", UNSET)
 
-        request_id = d.pop("requestId", UNSET)
+        request_id = d.get("requestId", UNSET)
 
         error_response = cls(
             message=message,
@@ -88,7 +102,10 @@ class ErrorResponse:
             request_id=request_id,
         )
 
-        error_response.additional_properties = d
+        if not _KNOWN_KEYS.issuperset(src_dict):
+            error_response.additional_properties = {
+                key: value for key, value in src_dict.items() if key not in _KNOWN_KEYS
+            }
         return error_response
 
     @property

@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound="QueryBuilderResult")
 
+# The keys from_dict reads; any others go to additional_properties.
+_KNOWN_KEYS = frozenset(
+    (
+        "queryDetails",
+        "status",
+        "progress",
+        "result",
+    )
+)
+
 
 @_attrs_define
 class QueryBuilderResult:
@@ -67,14 +77,16 @@ class QueryBuilderResult:
         from ..models.query_response import QueryResponse
         from ..models.query_result import QueryResult
 
-        d = dict(src_dict)
-        query_details = QueryResponse.from_dict(d.pop("queryDetails"))
+        # The known fields are read in place: no copy of src_dict per object (a result holds
+        # thousands of entities); the other keys are copied only when there are any.
+        d = src_dict
+        query_details = QueryResponse.from_dict(d["queryDetails"])
 
-        status = QueryStatus(d.pop("status"))
+        status = QueryStatus(d["status"])
 
-        progress = d.pop("progress", UNSET)
+        progress = d.get("progress", UNSET)
 
-        _result = d.pop("result", UNSET)
+        _result = d.get("result", UNSET)
         result: list[QueryResult] | Unset = UNSET
         if _result is not UNSET:
             result = []
@@ -90,7 +102,10 @@ class QueryBuilderResult:
             result=result,
         )
 
-        query_builder_result.additional_properties = d
+        if not _KNOWN_KEYS.issuperset(src_dict):
+            query_builder_result.additional_properties = {
+                key: value for key, value in src_dict.items() if key not in _KNOWN_KEYS
+            }
         return query_builder_result
 
     @property

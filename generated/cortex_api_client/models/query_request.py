@@ -8,6 +8,9 @@ from attrs import field as _attrs_field
 
 T = TypeVar("T", bound="QueryRequest")
 
+# The keys from_dict reads; any others go to additional_properties.
+_KNOWN_KEYS = frozenset(("query",))
+
 
 @_attrs_define
 class QueryRequest:
@@ -34,14 +37,19 @@ class QueryRequest:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        d = dict(src_dict)
-        query = d.pop("query")
+        # The known fields are read in place: no copy of src_dict per object (a result holds
+        # thousands of entities); the other keys are copied only when there are any.
+        d = src_dict
+        query = d["query"]
 
         query_request = cls(
             query=query,
         )
 
-        query_request.additional_properties = d
+        if not _KNOWN_KEYS.issuperset(src_dict):
+            query_request.additional_properties = {
+                key: value for key, value in src_dict.items() if key not in _KNOWN_KEYS
+            }
         return query_request
 
     @property

@@ -9,6 +9,15 @@ from attrs import field as _attrs_field
 
 T = TypeVar("T", bound="QueryResponse")
 
+# The keys from_dict reads; any others go to additional_properties.
+_KNOWN_KEYS = frozenset(
+    (
+        "initiatedAt",
+        "jobId",
+        "query",
+    )
+)
+
 
 @_attrs_define
 class QueryResponse:
@@ -46,12 +55,14 @@ class QueryResponse:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        d = dict(src_dict)
-        initiated_at = datetime.datetime.fromisoformat(d.pop("initiatedAt"))
+        # The known fields are read in place: no copy of src_dict per object (a result holds
+        # thousands of entities); the other keys are copied only when there are any.
+        d = src_dict
+        initiated_at = datetime.datetime.fromisoformat(d["initiatedAt"])
 
-        job_id = d.pop("jobId")
+        job_id = d["jobId"]
 
-        query = d.pop("query")
+        query = d["query"]
 
         query_response = cls(
             initiated_at=initiated_at,
@@ -59,7 +70,10 @@ class QueryResponse:
             query=query,
         )
 
-        query_response.additional_properties = d
+        if not _KNOWN_KEYS.issuperset(src_dict):
+            query_response.additional_properties = {
+                key: value for key, value in src_dict.items() if key not in _KNOWN_KEYS
+            }
         return query_response
 
     @property

@@ -10,6 +10,16 @@ from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="QueryResult")
 
+# The keys from_dict reads; any others go to additional_properties.
+_KNOWN_KEYS = frozenset(
+    (
+        "name",
+        "tag",
+        "type",
+        "description",
+    )
+)
+
 
 @_attrs_define
 class QueryResult:
@@ -53,14 +63,16 @@ class QueryResult:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        d = dict(src_dict)
-        name = d.pop("name")
+        # The known fields are read in place: no copy of src_dict per object (a result holds
+        # thousands of entities); the other keys are copied only when there are any.
+        d = src_dict
+        name = d["name"]
 
-        tag = d.pop("tag")
+        tag = d["tag"]
 
-        type_ = d.pop("type")
+        type_ = d["type"]
 
-        description = d.pop("description", UNSET)
+        description = d.get("description", UNSET)
 
         query_result = cls(
             name=name,
@@ -69,7 +81,10 @@ class QueryResult:
             description=description,
         )
 
-        query_result.additional_properties = d
+        if not _KNOWN_KEYS.issuperset(src_dict):
+            query_result.additional_properties = {
+                key: value for key, value in src_dict.items() if key not in _KNOWN_KEYS
+            }
         return query_result
 
     @property

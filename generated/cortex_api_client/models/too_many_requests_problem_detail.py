@@ -13,6 +13,18 @@ from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="TooManyRequestsProblemDetail")
 
+# The keys from_dict reads; any others go to additional_properties.
+_KNOWN_KEYS = frozenset(
+    (
+        "status",
+        "title",
+        "type",
+        "detail",
+        "instance",
+        "retryAfter",
+    )
+)
+
 
 @_attrs_define
 class TooManyRequestsProblemDetail:
@@ -67,18 +79,20 @@ class TooManyRequestsProblemDetail:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        d = dict(src_dict)
-        status = TooManyRequestsProblemDetailStatus(d.pop("status"))
+        # The known fields are read in place: no copy of src_dict per object (a result holds
+        # thousands of entities); the other keys are copied only when there are any.
+        d = src_dict
+        status = TooManyRequestsProblemDetailStatus(d["status"])
 
-        title = d.pop("title")
+        title = d["title"]
 
-        type_ = d.pop("type")
+        type_ = d["type"]
 
-        detail = d.pop("detail", UNSET)
+        detail = d.get("detail", UNSET)
 
-        instance = d.pop("instance", UNSET)
+        instance = d.get("instance", UNSET)
 
-        retry_after = d.pop("retryAfter", UNSET)
+        retry_after = d.get("retryAfter", UNSET)
 
         too_many_requests_problem_detail = cls(
             status=status,
@@ -89,7 +103,10 @@ class TooManyRequestsProblemDetail:
             retry_after=retry_after,
         )
 
-        too_many_requests_problem_detail.additional_properties = d
+        if not _KNOWN_KEYS.issuperset(src_dict):
+            too_many_requests_problem_detail.additional_properties = {
+                key: value for key, value in src_dict.items() if key not in _KNOWN_KEYS
+            }
         return too_many_requests_problem_detail
 
     @property
