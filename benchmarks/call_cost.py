@@ -1,14 +1,17 @@
 """Figure 1, cost per call: `queries.get()` calls per second against raw httpx GET + json().
 
 One keep-alive connection to benchmarks.rawserver, calls one after another, sync and async.
-Rounds of SDK and raw alternate and the best round of each counts, so that a noisy moment of
-the machine hurts both alike. The SDK client is built with a limit far above what the loop
-reaches (its limiter still books every call), since pacing is not what this figure measures.
+Short rounds of raw and SDK alternate; each pair of neighbouring rounds gives a ratio, and the
+median of those ratios counts (the rates shown are medians too), so that a noisy moment of the
+machine, or a slow drift, hurts both sides alike. The SDK client is built with a limit far
+above what the loop reaches (its limiter still books every call), since pacing is not what this
+figure measures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from typing import Any
 
@@ -17,10 +20,11 @@ from cortex_sdk import AsyncCortex, Cortex, QueryStatus
 
 from ._common import API_KEY, check, emit, quick_flag, server
 
+Rates = tuple[list[float], list[float]]  # per round: raw, SDK
 UNLIMITED = 10**9  # requests per minute: the limiter books slots but never makes a call wait
 
 
-def sync_rates(url: str, seconds: float, rounds: int) -> tuple[float, float]:
+def sync_rates(url: str, seconds: float, rounds: int) -> Rates:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     path = f"{url}/api/v1/queries/job-1"
     with (
@@ -44,10 +48,10 @@ def sync_rates(url: str, seconds: float, rounds: int) -> tuple[float, float]:
                 calls += 1
             return calls
 
-        return _alternate(raw_round, sdk_round, seconds, rounds)
+        return _alternate(raw_round, sdk_round, rounds)
 
 
-async def async_rates(url: str, seconds: float, rounds: int) -> tuple[float, float]:
+async def async_rates(url: str, seconds: float, rounds: int) -> Rates:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     path = f"{url}/api/v1/queries/job-1"
     async with (
@@ -57,7 +61,7 @@ async def async_rates(url: str, seconds: float, rounds: int) -> tuple[float, flo
         check((await raw.get(path)).json()["status"] == "IN_PROGRESS", "raw GET: wrong body")
         state = await sdk.queries.get("job-1")
         check(state.status is QueryStatus.IN_PROGRESS, "SDK get: wrong state")
-        best = {"raw": 0.0, "sdk": 0.0}
+        rates: dict[str, list[float]] = {"raw": [], "sdk": []}
         for _ in range(rounds):
             for name in ("raw", "sdk"):
                 calls, started = 0, time.perf_counter()
@@ -68,36 +72,36 @@ async def async_rates(url: str, seconds: float, rounds: int) -> tuple[float, flo
                     else:
                         await sdk.queries.get("job-1")
                     calls += 1
-                best[name] = max(best[name], calls / (time.perf_counter() - started))
-        return best["raw"], best["sdk"]
+                rates[name].append(calls / (time.perf_counter() - started))
+        return rates["raw"], rates["sdk"]
 
 
-def _alternate(raw_round: Any, sdk_round: Any, seconds: float, rounds: int) -> tuple[float, float]:
-    best = {"raw": 0.0, "sdk": 0.0}
+def _alternate(raw_round: Any, sdk_round: Any, rounds: int) -> Rates:
+    rates: dict[str, list[float]] = {"raw": [], "sdk": []}
     for _ in range(rounds):
         for name, run in (("raw", raw_round), ("sdk", sdk_round)):
             started = time.perf_counter()
             calls = run()
-            best[name] = max(best[name], calls / (time.perf_counter() - started))
-    return best["raw"], best["sdk"]
+            rates[name].append(calls / (time.perf_counter() - started))
+    return rates["raw"], rates["sdk"]
+
+
+def _figures(rates: Rates) -> dict[str, float]:
+    raw, sdk = rates
+    return {
+        "raw_per_s": statistics.median(raw),
+        "sdk_per_s": statistics.median(sdk),
+        "ratio": statistics.median(s / r for r, s in zip(raw, sdk, strict=True)),
+    }
 
 
 def main() -> None:
     quick = quick_flag()
-    seconds, rounds = (0.5, 2) if quick else (2.0, 3)
+    seconds, rounds = (0.25, 4) if quick else (0.4, 13)
     with server(["-m", "benchmarks.rawserver"]) as url:
-        raw_sync, sdk_sync = sync_rates(url, seconds, rounds)
-        raw_async, sdk_async = asyncio.run(async_rates(url, seconds, rounds))
-    emit(
-        {
-            "sync": {"raw_per_s": raw_sync, "sdk_per_s": sdk_sync, "ratio": sdk_sync / raw_sync},
-            "async": {
-                "raw_per_s": raw_async,
-                "sdk_per_s": sdk_async,
-                "ratio": sdk_async / raw_async,
-            },
-        }
-    )
+        sync = _figures(sync_rates(url, seconds, rounds))
+        async_ = _figures(asyncio.run(async_rates(url, seconds, rounds)))
+    emit({"sync": sync, "async": async_})
 
 
 if __name__ == "__main__":
