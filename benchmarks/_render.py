@@ -84,8 +84,8 @@ def render(results: dict[str, Any], *, quick: bool, machine: str, total: float) 
     return f"""# Benchmarks
 
 Written by {variant} on {machine}, in {total:.0f} s.
-Every figure below comes from that one run; each is set against an anchor measured in the same run, because these machines are noisy
-and an absolute time says little. Re-run it to check: the ratios move by a few hundredths
+Every figure below comes from that one run; each is set against an anchor measured in the same
+run, because these machines are noisy and an absolute time says little. Re-run it to check: the ratios move by a few hundredths
 between runs; the absolute figures move more.
 
 {table}
@@ -96,7 +96,8 @@ Every server runs in its own process on 127.0.0.1.
 
 1. **Cost per call**: sequential `client.queries.get()` on one keep-alive connection against
    `httpx.Client.get()` + `response.json()` on the same server, in alternating short rounds
-   (the ratio is the median of neighbouring rounds' ratios), sync (`Cortex`) and async (`AsyncCortex`). Server: `benchmarks/rawserver.py`, a minimal
+   (the ratio is the median of neighbouring rounds' ratios), sync (`Cortex`) and async
+   (`AsyncCortex`). Server: `benchmarks/rawserver.py`, a minimal
    asyncio HTTP server with canned bodies: the fake Cortex (a Python thread per connection)
    costs more per request than either client, which would hide the difference. The SDK client
    is built with `requests_per_minute` far above the loop's pace (its limiter still books every
@@ -130,7 +131,8 @@ Every server runs in its own process on 127.0.0.1.
   retry decision, then the generated model of the answer. Profiling the async path shows two
   costs worth cutting in `_policy.py` / `_transport.py`: `Call.__init__` builds a log label with
   `request.url.copy_with(...)` (an httpx URL re-parse, about 55 us here) on every request,
-  though it is only used when logging; and the deadline scope and semaphore are entered even when no deadline is set.
+  though it is only used when logging; and the deadline scope and semaphore are entered even
+  when no deadline is set.
   Both clients also pay httpcore's attempt to import `sniffio` on every async request when it is
   not installed (it is not a dependency of httpx 0.28 or anyio 4), a cost that narrows the async
   ratio towards 1.
