@@ -85,8 +85,8 @@ def render(results: dict[str, Any], *, quick: bool, machine: str, total: float) 
 
 Written by {variant} on {machine}, in {total:.0f} s.
 Every figure below comes from that one run; each is set against an anchor measured in the same
-run, because these machines are noisy and an absolute time says little. Re-run it to check: the ratios move by a few hundredths
-between runs; the absolute figures move more.
+run, because these machines are noisy and an absolute time says little. Re-run it to check:
+ratios move between runs (by up to a tenth for cost per call), absolute figures more.
 
 {table}
 
