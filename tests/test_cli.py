@@ -37,7 +37,8 @@ from cortex_sdk.testing import DEFAULT_CATALOG, Entity, FakeCortex, Job, parse_c
 pytest_plugins = ["cortex_sdk.testing.pytest_plugin"]
 
 # Unless a test says otherwise, jobs are DONE at once: most tests are about what is printed.
-pytestmark = pytest.mark.cortex_fake(job_seconds=0)
+# Subprocess tests of the command line: slow-marked, so nox runs them on the first Python only.
+pytestmark = [pytest.mark.cortex_fake(job_seconds=0), pytest.mark.slow]
 
 CLI = (sys.executable, "-m", "cortex_sdk.cli")
 posix_only = pytest.mark.skipif(

@@ -467,3 +467,15 @@ def test_a_rising_progress_puts_the_next_poll_just_after_the_predicted_end() -> 
     assert waiting.next_sleep() == pytest.approx(2.0, abs=0.15)
     waiting.observe(state(0.5))  # progress that outruns nothing in no time: still capped
     assert waiting.next_sleep() <= POLL_MAX_INTERVAL
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_job_that_ends_at_the_deadline_is_returned(
+    server: LoopbackServer, jobs: Jobs, mode: str
+) -> None:
+    """The last poll goes at the deadline itself: a job done just in time is not a timeout."""
+    job = jobs.add(1.0)
+    # Polls at 0, 0.4 and 0.8 s see it running; the next one can only be the one at the deadline.
+    state = call(mode, server.url, "wait", job.job_id, timeout=1.0, poll_interval=0.4)
+    assert state.status is QueryStatus.DONE
+    assert jobs.last_get[job.job_id] >= job.ends_at

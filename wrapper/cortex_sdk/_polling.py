@@ -11,8 +11,9 @@ the wait has lasted, never under `POLL_MIN_INTERVAL` (0.5 s) nor over `POLL_MAX_
 `poll_interval=` fixes the interval instead.
 
 The deadline is always on: every request made while waiting (its retries and Retry-After sleeps
-included) is bounded by it, and `WaitTimeoutError` carries the last state seen so the caller can
-resume with `wait(job_id)`.
+included) is bounded by it; one last poll goes at the deadline (with `FINAL_POLL_GRACE`, 0.5 s,
+to answer), and `WaitTimeoutError` carries the last state seen so the caller can resume with
+`wait(job_id)`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ POLL_MIN_INTERVAL = 0.5
 POLL_MAX_INTERVAL = 10.0
 POLL_NEAR_END = 0.25
 POLL_AFTER_END = 0.05
+FINAL_POLL_GRACE = 0.5
 
 _FAILURES: dict[QueryStatus, type[QueryError]] = {
     QueryStatus.FAILURE: QueryFailedError,
@@ -141,8 +143,12 @@ class JobWait:
         return self.deadline - time.monotonic()
 
     def deadline_scope(self) -> AbstractContextManager[None]:
-        """Bound every request made inside (retries and Retry-After sleeps too) by the deadline."""
-        return bounded_by(self.deadline)
+        """Bound every request made inside (retries and Retry-After sleeps too) by the deadline.
+
+        The last poll goes at the deadline itself, so it gets `FINAL_POLL_GRACE` to answer: a
+        job that ended just in time is returned, not reported as timed out.
+        """
+        return bounded_by(self.deadline + FINAL_POLL_GRACE)
 
     def observe(self, state: QueryBuilderResult) -> tuple[bool, Any]:
         """Take a polled state: (True, state) when DONE; raise on a failed end; else (False, cb).
