@@ -97,9 +97,9 @@ Every server runs in its own process on 127.0.0.1.
 1. **Cost per call**: sequential `client.queries.get()` on one keep-alive connection against
    `httpx.Client.get()` + `response.json()` on the same server, in alternating short rounds
    (the ratio is the median of neighbouring rounds' ratios), sync (`Cortex`) and async
-   (`AsyncCortex`). Server: `benchmarks/rawserver.py`, a minimal
-   asyncio HTTP server with canned bodies: the fake Cortex (a Python thread per connection)
-   costs more per request than either client, which would hide the difference. The SDK client
+   (`AsyncCortex`). Server: `benchmarks/rawserver.py`, a minimal asyncio HTTP server with
+   canned bodies: the fake Cortex (a Python thread per connection) costs more per request than
+   either client, which would hide the difference. The SDK client
    is built with `requests_per_minute` far above the loop's pace (its limiter still books every
    call): pacing is not what this figure measures.
 2. **Parsing**: a DONE result of N entities from the same raw server; `get()` (which builds the
@@ -130,17 +130,17 @@ Every server runs in its own process on 127.0.0.1.
   booking, auth and user-agent headers, an `anyio.fail_after` scope and a semaphore (async), the
   retry decision, then the generated model of the answer. Profiling the async path shows two
   costs worth cutting in `_policy.py` / `_transport.py`: `Call.__init__` builds a log label with
-  `request.url.copy_with(...)` (an httpx URL re-parse, about 55 us here) on every request,
+  `request.url.copy_with(...)` (an httpx URL re-parse, tens of microseconds) on every request,
   though it is only used when logging; and the deadline scope and semaphore are entered even
   when no deadline is set.
   Both clients also pay httpcore's attempt to import `sniffio` on every async request when it is
   not installed (it is not a dependency of httpx 0.28 or anyio 4), a cost that narrows the async
   ratio towards 1.
-- Parsing: beyond `json.loads`, the time goes to building one attrs object per entity (its
-  `__init__` alone is about as long as `json.loads` per entity) and to the garbage collector's
-  passes over the 100,000 new objects. `templates/model.py.jinja` makes `from_dict` read the
-  known fields in place and copy only unknown keys (no dict copy and pops per entity): that cut
-  peak memory from 1.54x to 1.30x of json.loads, and time by less than the run-to-run noise.
+- Parsing: beyond `json.loads`, the time goes to building one attrs object per entity and to
+  the garbage collector's passes over the 100,000 new objects. `templates/model.py.jinja`
+  makes `from_dict` read the known fields in place and copy only unknown keys (no dict copy
+  and pops per entity): that cut the peak memory (before it, a copy of every entity's dict was
+  kept as its additional properties), but the time by less than the run-to-run noise.
   Reaching 2x would take not building the objects (lazy entities, or plain dicts), which the
   design's "return the generated models" rules out, or a GC pause around the parse, which a
   library should not impose on the threads of its caller.
@@ -153,9 +153,13 @@ Every server runs in its own process on 127.0.0.1.
   httpx-retries and plain retry keep every token of the server's bucket taken the moment it
   refills, by sending far more requests than it accepts: their goodput sits at the ceiling
   (1.0, plus the initial burst), so the SDK can tie them there but hardly pass them; where it
-  falls a few hundredths short, that is the price of sending a twentieth as many 429s.
+  falls a few hundredths short, that is the price of sending far fewer 429s.
 - Scale: 1,000 waits share one connection pool of 20; the time over is the pool working through
   the burst of polls at the jobs' end against a server that answers from Python threads.
+- Import time: `import cortex_sdk` imports httpx itself, so the ratio is at least 1; the rest
+  (`python -X importtime -c "import cortex_sdk"`) is spread over attrs and the attrs classes
+  of the generated package, `_config`, `_version` (package metadata for the user agent),
+  `_retry_after` (date parsing) and `_deadline_io`; none stands out enough for one fix.
 
 ## Reproduce
 
