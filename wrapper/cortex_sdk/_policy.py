@@ -86,7 +86,12 @@ class Call:
         self._ticket: Ticket | None = None
         self._method = request.method.upper()
         self._base_timeout = dict(request.extensions.get("timeout", {}))
-        self._label = f"{self._method} {request.url.copy_with(query=None)}"
+
+    @property
+    def label(self) -> str:
+        """The call as `GET https://host/path`, for messages; built only when one is written,
+        since the URL copy is measurable when made for every request."""
+        return f"{self._method} {self.request.url.copy_with(query=None)}"
 
     # -- before each attempt ----------------------------------------------------------------
 
@@ -100,7 +105,7 @@ class Call:
         remaining = self.remaining()
         if remaining is not None and wait >= remaining:
             raise DeadlineExceededError(
-                f"{self._label}: the call's deadline passes before the rate limiter lets it go "
+                f"{self.label}: the call's deadline passes before the rate limiter lets it go "
                 f"(needs {wait:.1f} s, {max(remaining, 0):.1f} s left)"
             )
         return wait
@@ -123,7 +128,7 @@ class Call:
         remaining = self.remaining()
         if remaining is not None:
             if remaining <= 0:
-                raise DeadlineExceededError(f"{self._label}: the call's deadline passed")
+                raise DeadlineExceededError(f"{self.label}: the call's deadline passed")
             request.extensions["timeout"] = {
                 key: remaining if value is None else min(value, remaining)
                 for key, value in (self._base_timeout or _NO_TIMEOUTS).items()
@@ -157,10 +162,10 @@ class Call:
             raise exc
         if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.TimeoutException):
             # The async transport's overall deadline (anyio.fail_after) fired.
-            raise DeadlineExceededError(f"{self._label}: the call's deadline passed") from exc
+            raise DeadlineExceededError(f"{self.label}: the call's deadline passed") from exc
         if not isinstance(exc, httpx.TransportError):
             raise exc
-        error = _typed(exc, self._label)
+        error = _typed(exc, self.label)
         not_sent = isinstance(exc, _NOT_SENT)
         permanent = isinstance(exc, _PERMANENT) or _certificate_rejected(exc)
         if permanent or not (not_sent or self._method in _IDEMPOTENT):
@@ -190,7 +195,7 @@ class Call:
         self.retries += 1
         logger.info(
             "%s %s; retrying in %.2f s (retry %d of %d)",
-            self._label,
+            self.label,
             reason,
             delay,
             self.retries,
