@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 import httpx
 from cortex_api_client import AuthenticatedClient
@@ -26,32 +26,12 @@ POOL_LIMITS = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connecti
 __all__ = ["AsyncCortex", "Cortex"]
 
 
-class _Base:
-    """Settings and wiring shared by the sync and async clients."""
-
-    _settings: Settings
-
-    def _wire(self, http_client: httpx.Client | httpx.AsyncClient) -> AuthenticatedClient:
-        """Point the httpx client at the base URL, wrap its transports, build the low level."""
-        http_client.base_url = httpx.URL(self._settings.base_url)
-        install_transports(http_client, self._settings.policy())
-        # The key is added by the transport (only for the base URL's origin), never by this
-        # client: its token stays empty so that neither repr() nor a stray request shows it.
-        low_level = AuthenticatedClient(base_url=self._settings.base_url, token="")
-        if isinstance(http_client, httpx.AsyncClient):
-            return low_level.set_async_httpx_client(http_client)
-        return low_level.set_httpx_client(http_client)
-
-    @property
-    def base_url(self) -> str:
-        return self._settings.base_url
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self._settings.base_url!r}, api_key='***')"
+HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
+QueriesT = TypeVar("QueriesT", Queries, AsyncQueries)
 
 
-class Cortex(_Base):
-    """The Cortex Queries API, synchronously. Safe to share between threads.
+class _Base(Generic[HttpClientT, QueriesT]):
+    """Configuration and wiring, written once for the sync and the async client.
 
     Settings come from the arguments, else `CORTEX_API_KEY` and `CORTEX_BASE_URL`:
 
@@ -62,10 +42,13 @@ class Cortex(_Base):
     - `requests_per_minute`: the client-side limit (default 1000, Cortex's documented limit),
       lowered after a 429 and recovered gradually.
     - `call_timeout`: the overall deadline of one call, retries and waits included (default 300 s).
-    - `http_client`: your own httpx.Client (proxies, certificates...); its transports are wrapped,
+    - `http_client`: your own httpx client (proxies, certificates...); its transports are wrapped,
       its timeout is kept unless `timeout` is given, and it is not closed by this client.
     - `allow_insecure_http`: permit plain http to a host other than this machine.
     """
+
+    _http_class: type[HttpClientT]
+    _queries_class: type[QueriesT]
 
     def __init__(
         self,
@@ -77,15 +60,17 @@ class Cortex(_Base):
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
         call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
-        http_client: httpx.Client | None = None,
+        http_client: HttpClientT | None = None,
         allow_insecure_http: bool = False,
     ) -> None:
-        if http_client is not None and not isinstance(http_client, httpx.Client):
+        expected = self._http_class
+        if http_client is not None and not isinstance(http_client, expected):
             raise TypeError(
-                f"http_client must be an httpx.Client, got {type(http_client).__name__}"
+                f"http_client must be an httpx.{expected.__name__}, "
+                f"got {type(http_client).__name__}"
             )
         # Every setting is checked before a connection pool exists, so a bad one leaks nothing.
-        self._settings = resolve_settings(
+        self._settings: Settings = resolve_settings(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
@@ -97,13 +82,40 @@ class Cortex(_Base):
         )
         self._owns_http = http_client is None
         if http_client is None:
-            http_client = httpx.Client(limits=POOL_LIMITS, timeout=self._settings.timeout)
+            http_client = expected(limits=POOL_LIMITS, timeout=self._settings.timeout)
         elif timeout is not None:
             # An explicit timeout= applies to a client you bring too; without it, yours stands.
             http_client.timeout = self._settings.timeout
-        self._http = http_client
-        self.low_level = self._wire(http_client)
-        self.queries = Queries(self.low_level)
+        self._http: HttpClientT = http_client
+        http_client.base_url = httpx.URL(self._settings.base_url)
+        install_transports(http_client, self._settings.policy())
+        # The key is added by the transport (only for the base URL's origin), never by this
+        # client: its token stays empty so that neither repr() nor a stray request shows it.
+        low_level = AuthenticatedClient(base_url=self._settings.base_url, token="")
+        if isinstance(http_client, httpx.AsyncClient):
+            low_level.set_async_httpx_client(http_client)
+        else:
+            low_level.set_httpx_client(http_client)
+        self.low_level = low_level
+        self.queries: QueriesT = self._queries_class(low_level)
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._settings.base_url!r}, api_key='***')"
+
+
+class Cortex(_Base[httpx.Client, Queries]):
+    """The Cortex Queries API, synchronously. Safe to share between threads.
+
+    Keyword arguments: see `_Base` (api_key, base_url, timeout, max_retries, max_retry_after,
+    requests_per_minute, call_timeout, http_client: an httpx.Client, allow_insecure_http).
+    """
+
+    _http_class = httpx.Client
+    _queries_class = Queries
 
     def close(self) -> None:
         """Close the connection pool (a client you passed in stays open)."""
@@ -122,44 +134,14 @@ class Cortex(_Base):
         self.close()
 
 
-class AsyncCortex(_Base):
-    """The Cortex Queries API, as coroutines. Safe to share between tasks; see `Cortex`."""
+class AsyncCortex(_Base[httpx.AsyncClient, AsyncQueries]):
+    """The Cortex Queries API, as coroutines. Safe to share between tasks.
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
-        requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
-        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
-        http_client: httpx.AsyncClient | None = None,
-        allow_insecure_http: bool = False,
-    ) -> None:
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise TypeError(
-                f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
-            )
-        self._settings = resolve_settings(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_retry_after=max_retry_after,
-            requests_per_minute=requests_per_minute,
-            call_timeout=call_timeout,
-            allow_insecure_http=allow_insecure_http,
-        )
-        self._owns_http = http_client is None
-        if http_client is None:
-            http_client = httpx.AsyncClient(limits=POOL_LIMITS, timeout=self._settings.timeout)
-        elif timeout is not None:
-            http_client.timeout = self._settings.timeout
-        self._http = http_client
-        self.low_level = self._wire(http_client)
-        self.queries = AsyncQueries(self.low_level)
+    Keyword arguments: see `_Base`, with `http_client` an httpx.AsyncClient.
+    """
+
+    _http_class = httpx.AsyncClient
+    _queries_class = AsyncQueries
 
     async def aclose(self) -> None:
         """Close the connection pool (a client you passed in stays open)."""
