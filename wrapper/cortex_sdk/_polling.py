@@ -30,7 +30,9 @@ from cortex_api_client.models import QueryStatus
 from cortex_api_client.types import Unset
 
 from ._exceptions import (
+    APITimeoutError,
     CortexError,
+    DeadlineExceededError,
     QueryCancelledError,
     QueryError,
     QueryFailedError,
@@ -222,6 +224,20 @@ class JobWait:
         if not speed > 0:
             return None
         return latest[0] + (1.0 - latest[1]) / speed
+
+    def after_error(self, error: CortexError) -> float:
+        """A poll failed: the seconds to sleep before the next one, or raise what ends the wait.
+
+        A 429 the transport did not wait out is waited out here; a timeout at our deadline (or a
+        rate-limit hold-off that outlasts it) is a WaitTimeoutError; anything else is raised.
+        """
+        if isinstance(error, RateLimitError):
+            return self.after_rate_limit(error)
+        if isinstance(error, DeadlineExceededError) or (
+            isinstance(error, APITimeoutError) and self.deadline_passed()
+        ):
+            raise self.timed_out() from error
+        raise error
 
     def after_rate_limit(self, error: RateLimitError) -> float:
         """A 429 the transport did not wait out: wait as the server asks, within the deadline."""

@@ -16,7 +16,7 @@ import anyio
 from cortex_api_client.api.queries import create_query, get_query_results
 from cortex_api_client.models import QueryBuilderResult, QueryRequest, QueryResponse
 
-from ._exceptions import APITimeoutError, CortexError, DeadlineExceededError, RateLimitError
+from ._exceptions import CortexError
 from ._operations import check_job_id, check_query, expect, translated_errors
 from ._polling import (
     DEFAULT_WAIT_TIMEOUT,
@@ -146,13 +146,9 @@ class Queries:
             while True:
                 try:
                     state = self.get(waiting.job_id)
-                except RateLimitError as exc:
-                    time.sleep(waiting.after_rate_limit(exc))
+                except CortexError as exc:
+                    time.sleep(waiting.after_error(exc))
                     continue
-                except APITimeoutError as exc:
-                    if isinstance(exc, DeadlineExceededError) or waiting.deadline_passed():
-                        raise waiting.timed_out() from exc
-                    raise
                 done, _ = waiting.observe(state)
                 if done:
                     return state
@@ -265,13 +261,9 @@ class AsyncQueries:
             while True:
                 try:
                     state = await self.get(waiting.job_id)
-                except RateLimitError as exc:
-                    await anyio.sleep(waiting.after_rate_limit(exc))
+                except CortexError as exc:
+                    await anyio.sleep(waiting.after_error(exc))
                     continue
-                except APITimeoutError as exc:
-                    if isinstance(exc, DeadlineExceededError) or waiting.deadline_passed():
-                        raise waiting.timed_out() from exc
-                    raise
                 done, callback_result = waiting.observe(state)
                 if inspect.isawaitable(callback_result):
                     await callback_result
