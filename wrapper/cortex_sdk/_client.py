@@ -116,6 +116,7 @@ class Cortex(_Base[httpx.Client, Queries]):
 
     _http_class = httpx.Client
     _queries_class = Queries
+    queries: Queries
 
     def close(self) -> None:
         """Close the connection pool (a client you passed in stays open)."""
@@ -142,6 +143,7 @@ class AsyncCortex(_Base[httpx.AsyncClient, AsyncQueries]):
 
     _http_class = httpx.AsyncClient
     _queries_class = AsyncQueries
+    queries: AsyncQueries
 
     async def aclose(self) -> None:
         """Close the connection pool (a client you passed in stays open)."""
