@@ -8,8 +8,10 @@ server answers from its own threads.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -104,3 +106,21 @@ def in_order(*replies: Reply | Callable[[], Reply]) -> Handler:
         return reply if isinstance(reply, Reply) else reply()
 
     return handler
+
+
+def key_free(text: str) -> bool:
+    """Neither the test API key nor its distinctive tail appears in text."""
+    return API_KEY not in text and API_KEY[8:] not in text
+
+
+def assert_key_absent(error: BaseException, records: list[logging.LogRecord]) -> None:
+    """The key is in no exception of error's chain, its traceback, nor any log record."""
+    chain: BaseException | None = error
+    while chain is not None:
+        assert key_free(str(chain)), chain
+        assert key_free(repr(chain)), chain
+        chain = chain.__cause__ or chain.__context__
+    assert key_free("".join(traceback.format_exception(error)))
+    for record in records:
+        assert key_free(record.getMessage()), record.name
+        assert key_free(repr(record.args)), record.name
