@@ -10,6 +10,9 @@ under a lock, which both the sync and the async transport share.
 The algorithm is GCRA (a token bucket expressed as a "theoretical arrival time"): `reserve()`
 books the next free slot and returns how long the caller must sleep before using it. Booking is
 instant and never blocks under the lock, so it is safe from threads and event loops alike.
+
+`Limiter` is what the transports need from a limiter; `_redis_limiter.SharedRateLimiter` is the
+same arithmetic kept in Redis for a whole fleet, whose calls are I/O: hence the async twins.
 """
 
 from __future__ import annotations
@@ -18,9 +21,46 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-__all__ = ["RateLimiter", "Ticket"]
+import attrs
+
+__all__ = ["Limiter", "RateLimiter", "Ticket", "Tuning"]
+
+
+class Limiter(Protocol):
+    """What a transport asks of a rate limiter, from threads (plain methods) or a loop (a-)."""
+
+    def reserve(self, previous: Ticket | None = None) -> Ticket:
+        """Book a slot, or with `previous` (slept on), confirm it: a zero wait means send now."""
+        ...
+
+    async def areserve(self, previous: Ticket | None = None) -> Ticket: ...
+
+    def hold_off(self, seconds: float) -> None:
+        """A 429 asked for `seconds` of quiet from every caller sharing the limit."""
+        ...
+
+    async def ahold_off(self, seconds: float) -> None: ...
+
+    def succeeded(self) -> None:
+        """A request went through (never blocks)."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@attrs.frozen
+class Tuning:
+    """How the rate reacts to the server; see RateLimiter. Shared with the Redis limiter."""
+
+    decrease: float = 0.7
+    recovery: float = 0.01
+    caution: float = 0.9
+    probe: float = 0.1
+    min_fraction: float = 0.05
 
 
 class RateLimiter:
@@ -50,11 +90,7 @@ class RateLimiter:
         requests_per_minute: float,
         *,
         burst: float | None = None,
-        decrease: float = 0.7,
-        recovery: float = 0.01,
-        caution: float = 0.9,
-        probe: float = 0.1,
-        min_fraction: float = 0.05,
+        tuning: Tuning = Tuning(),  # frozen, so one shared default is safe
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not requests_per_minute > 0:
@@ -62,27 +98,34 @@ class RateLimiter:
         self.max_rate = requests_per_minute / 60.0
         self.rate = self.max_rate
         self.burst = burst if burst is not None else max(1.0, self.max_rate)
-        self._burst_window = self.burst / self.max_rate  # seconds of traffic that may go at once
-        self._decrease = decrease
-        self._recovery = recovery * self.max_rate
-        self._caution = caution
-        self._probe = probe
+        self.burst_window = self.burst / self.max_rate  # seconds of traffic that may go at once
+        self.tuning = tuning
+        self._decrease = tuning.decrease
+        self._recovery = tuning.recovery * self.max_rate
+        self._caution = tuning.caution
+        self._probe = tuning.probe
         self._last_limited = self.max_rate  # the limit seen at the last 429, requests/s
         self._recent: deque[float] = deque()  # times of the successes of the last second
-        self._min_rate = min_fraction * self.max_rate
+        self._min_rate = tuning.min_fraction * self.max_rate
         self._clock = clock
         self._lock = threading.Lock()
         self._tat = clock()  # theoretical arrival time of the next request
         self._hold_until = 0.0
         self._epoch = 0  # how many hold-offs voided the slots booked before them
 
-    def reserve(self) -> Ticket:
-        """Book a slot: `ticket.wait` is the seconds to sleep before sending (0.0 when free now)."""
+    def reserve(self, previous: Ticket | None = None) -> Ticket:
+        """Book a slot: `ticket.wait` is the seconds to sleep before sending (0.0 when free now).
+
+        With `previous`, a ticket slept on: a zero-wait ticket when it is still valid, else a
+        new booking (a hold-off came meanwhile).
+        """
         with self._lock:
+            if previous is not None and previous.epoch == self._epoch:
+                return Ticket(0.0, self._epoch)
             now = self._clock()
             start = max(now, self._hold_until)
             interval = 1.0 / self.rate
-            burst = max(1.0, self.rate * self._burst_window)
+            burst = max(1.0, self.rate * self.burst_window)
             tat = max(self._tat, start)
             send_at = max(start, tat - (burst - 1.0) * interval)
             self._tat = tat + interval
@@ -122,6 +165,18 @@ class RateLimiter:
             while self._recent[0] < now - 1.0:
                 self._recent.popleft()
 
+    async def areserve(self, previous: Ticket | None = None) -> Ticket:
+        return self.reserve(previous)
+
+    async def ahold_off(self, seconds: float) -> None:
+        self.hold_off(seconds)
+
+    def close(self) -> None:
+        """Nothing to release: the limiter holds no connection."""
+
+    async def aclose(self) -> None:
+        """Nothing to release: the limiter holds no connection."""
+
     def hold_remaining(self) -> float:
         """Seconds until the current hold-off ends (0.0 when there is none)."""
         with self._lock:
@@ -129,7 +184,11 @@ class RateLimiter:
 
 
 class Ticket(NamedTuple):
-    """A booked slot: sleep `wait` seconds, then send if the limiter still finds it `valid()`."""
+    """A booked slot: sleep `wait` seconds, then confirm it with `reserve(previous=ticket)`.
+
+    `shared`: booked in Redis (else in this process), whose epochs count the fleet's hold-offs.
+    """
 
     wait: float
     epoch: int
+    shared: bool = False

@@ -34,7 +34,7 @@ from ._response_errors import error_from_response
 from ._retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
-    from ._limiter import RateLimiter, Ticket
+    from ._limiter import Limiter, Ticket
 
 __all__ = ["Call", "RequestPolicy", "call_deadline", "origin_of"]
 
@@ -59,7 +59,7 @@ class RequestPolicy:
     api_key: str = attrs.field(repr=False)
     origin: tuple[str, str, int]  # scheme, host, port of the base URL: the key goes only there
     user_agent: str
-    limiter: RateLimiter
+    limiter: Limiter
     max_retries: int
     max_retry_after: float
     call_timeout: float | None
@@ -83,7 +83,7 @@ class Call:
         self.request = request
         self.deadline = deadline
         self.retries = 0
-        self._ticket: Ticket | None = None
+        self._hold: tuple[httpx.Response, float | None] | None = None  # see hold_for()
         self._method = request.method.upper()
         self._base_timeout = dict(request.extensions.get("timeout", {}))
 
@@ -98,10 +98,9 @@ class Call:
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def limiter_wait(self) -> float:
-        """Seconds to sleep before sending: the limiter's slot, after any hold-off of a 429."""
-        self._ticket = self.policy.limiter.reserve()
-        wait = self._ticket.wait
+    def limiter_wait(self, ticket: Ticket) -> float:
+        """Seconds to sleep on the limiter's ticket (0: send now), unless that outlives the call."""
+        wait = ticket.wait
         remaining = self.remaining()
         if remaining is not None and wait >= remaining:
             raise DeadlineExceededError(
@@ -109,10 +108,6 @@ class Call:
                 f"(needs {wait:.1f} s, {max(remaining, 0):.1f} s left)"
             )
         return wait
-
-    def held_off(self) -> bool:
-        """True when a 429 seen meanwhile voided the slot booked: book again before sending."""
-        return self._ticket is None or not self.policy.limiter.valid(self._ticket)
 
     def prepare(self) -> None:
         """Set auth, user agent and this attempt's timeouts on the request."""
@@ -135,6 +130,19 @@ class Call:
             }
 
     # -- after each attempt -----------------------------------------------------------------
+
+    def hold_for(self, response: httpx.Response) -> float | None:
+        """For a 429 this client may sleep through, the seconds every caller sharing the limit
+        must hold off (the transport tells the limiter, which may be I/O); else None."""
+        if response.status_code != 429:
+            return None
+        if self._hold is None or self._hold[0] is not response:
+            advised = retry_after_seconds(response)
+            if advised is not None and advised > self.policy.max_retry_after:
+                self._hold = (response, None)  # longer than we may sleep: after_response raises
+            else:
+                self._hold = (response, advised if advised is not None else self._backoff())
+        return self._hold[1]
 
     def after_response(self, response: httpx.Response) -> float | None:
         """None: hand the response back. A number: retry after sleeping that long. Or raise."""
@@ -178,12 +186,10 @@ class Call:
     # -- helpers ----------------------------------------------------------------------------
 
     def _after_rate_limit(self, response: httpx.Response, error: CortexError) -> float:
-        advised = retry_after_seconds(response)
-        if advised is not None and advised > self.policy.max_retry_after:
+        delay = self.hold_for(response)
+        if delay is None:
             raise error  # longer than we may sleep: the caller decides (error.retry_after)
-        delay = advised if advised is not None else self._backoff()
-        self.policy.limiter.hold_off(delay)
-        source = "Retry-After" if advised is not None else "backoff"
+        source = "Retry-After" if retry_after_seconds(response) is not None else "backoff"
         return self._retry_or_raise(error, delay, f"answered 429 ({source})")
 
     def _retry_or_raise(self, error: CortexError, delay: float, reason: str) -> float:

@@ -54,19 +54,22 @@ class CortexTransport(httpx.BaseTransport):
             except Exception as exc:
                 time.sleep(call.after_exception(exc))
                 continue
+            hold = call.hold_for(response)
+            if hold is not None:
+                self.policy.limiter.hold_off(hold)
             delay = call.after_response(response)
             if delay is None:
                 return response
             time.sleep(delay)
 
-    @staticmethod
-    def _wait_turn(call: Call) -> None:
+    def _wait_turn(self, call: Call) -> None:
+        ticket = None
         while True:
-            wait = call.limiter_wait()
-            if wait > 0:
-                time.sleep(wait)
-            if not call.held_off():
+            ticket = self.policy.limiter.reserve(ticket)
+            wait = call.limiter_wait(ticket)
+            if wait <= 0:
                 return
+            time.sleep(wait)
 
     def close(self) -> None:
         self.inner.close()
@@ -113,19 +116,22 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
             except Exception as exc:
                 await anyio.sleep(call.after_exception(exc))
                 continue
+            hold = call.hold_for(response)
+            if hold is not None:
+                await self.policy.limiter.ahold_off(hold)
             delay = call.after_response(response)
             if delay is None:
                 return response
             await anyio.sleep(delay)
 
-    @staticmethod
-    async def _wait_turn(call: Call) -> None:
+    async def _wait_turn(self, call: Call) -> None:
+        ticket = None
         while True:
-            wait = call.limiter_wait()
-            if wait > 0:
-                await anyio.sleep(wait)
-            if not call.held_off():
+            ticket = await self.policy.limiter.areserve(ticket)
+            wait = call.limiter_wait(ticket)
+            if wait <= 0:
                 return
+            await anyio.sleep(wait)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
