@@ -203,6 +203,21 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *args, env=_reliability_counts(session, f"tests-{session.python}"))
 
 
+# Run in a venv holding only the wheel: both packages import, the core pulls in no Redis client,
+# and asking for the Redis limiter without its extra is a clear error, not an ImportError.
+_CORE_INSTALL_CHECK = """
+import importlib.util, cortex_sdk, cortex_api_client
+assert importlib.util.find_spec("redis") is None, "the core install pulled in redis"
+try:
+    cortex_sdk.RedisLimiter(url="redis://127.0.0.1:6379/0")
+except cortex_sdk.ConfigurationError as exc:
+    assert "cortex-sdk[redis]" in str(exc), exc
+else:
+    raise AssertionError("RedisLimiter without the redis extra did not raise")
+print("imported", cortex_sdk.__version__, "without redis")
+"""
+
+
 @nox.session
 def build(session: nox.Session) -> None:
     """Build wheel and sdist, check the wheel's contents, and import it in an empty venv."""
@@ -215,6 +230,7 @@ def build(session: nox.Session) -> None:
     required = [
         "cortex_sdk/__init__.py",
         "cortex_sdk/py.typed",
+        "cortex_sdk/_shared_limiter.lua",
         "cortex_api_client/__init__.py",
         "cortex_api_client/py.typed",
         "cortex_api_client/api/queries/get_query_results.py",
@@ -229,12 +245,7 @@ def build(session: nox.Session) -> None:
         session.run("python", "-m", "venv", str(venv))
         python = str(venv / "bin" / "python")
         session.run(python, "-m", "pip", "install", "--quiet", str(wheel), external=True)
-        session.run(
-            python,
-            "-c",
-            "import cortex_sdk, cortex_api_client; print('imported', cortex_sdk.__version__)",
-            external=True,
-        )
+        session.run(python, "-c", _CORE_INSTALL_CHECK, external=True)
 
 
 @nox.session

@@ -20,7 +20,6 @@ from cortex_api_client.models import (
 )
 
 from ._client import AsyncCortex, Cortex
-from ._config import ConfigurationError
 from ._exceptions import (
     RETRYABLE_ERROR_TYPES,
     APIConnectionError,
@@ -28,6 +27,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ConfigurationError,
     ConflictError,
     CortexError,
     DeadlineExceededError,
@@ -43,6 +43,7 @@ from ._exceptions import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
+from ._redis_limiter import RedisLimiter
 from ._version import __version__
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "QueryStatus",
     "QueryTimedOutError",
     "RateLimitError",
+    "RedisLimiter",
     "TooManyRequestsProblemDetail",
     "UnexpectedResponseError",
     "WaitTimeoutError",

@@ -17,6 +17,7 @@ from ._config import (
     resolve_settings,
 )
 from ._queries import AsyncQueries, Queries
+from ._redis_limiter import RedisLimiter
 from ._transport import MAX_IN_FLIGHT, install_transports
 
 # Keep every pooled connection alive between polls: many waits reuse them instead of
@@ -41,6 +42,8 @@ class _Base(Generic[HttpClientT, QueriesT]):
       RateLimitError at once with `.retry_after` (default 60 s).
     - `requests_per_minute`: the client-side limit (default 1000, Cortex's documented limit),
       lowered after a 429 and recovered gradually.
+    - `rate_limiter`: `RedisLimiter(url=...)` to share that limit with every process and host
+      using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`; else this client alone).
     - `call_timeout`: the overall deadline of one call, retries and waits included (default 300 s).
     - `http_client`: your own httpx client (proxies, certificates...); its transports are wrapped,
       its timeout is kept unless `timeout` is given, and it is not closed by this client.
@@ -62,6 +65,7 @@ class _Base(Generic[HttpClientT, QueriesT]):
         call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
         http_client: HttpClientT | None = None,
         allow_insecure_http: bool = False,
+        rate_limiter: RedisLimiter | None = None,
     ) -> None:
         expected = self._http_class
         if http_client is not None and not isinstance(http_client, expected):
@@ -79,6 +83,7 @@ class _Base(Generic[HttpClientT, QueriesT]):
             requests_per_minute=requests_per_minute,
             call_timeout=call_timeout,
             allow_insecure_http=allow_insecure_http,
+            rate_limiter=rate_limiter,
         )
         self._owns_http = http_client is None
         if http_client is None:
@@ -88,7 +93,8 @@ class _Base(Generic[HttpClientT, QueriesT]):
             http_client.timeout = self._settings.timeout
         self._http: HttpClientT = http_client
         http_client.base_url = httpx.URL(self._settings.base_url)
-        install_transports(http_client, self._settings.policy())
+        self._policy = self._settings.policy()
+        install_transports(http_client, self._policy)
         # The key is added by the transport (only for the base URL's origin), never by this
         # client: its token stays empty so that neither repr() nor a stray request shows it.
         low_level = AuthenticatedClient(base_url=self._settings.base_url, token="")
@@ -111,7 +117,8 @@ class Cortex(_Base[httpx.Client, Queries]):
     """The Cortex Queries API, synchronously. Safe to share between threads.
 
     Keyword arguments: see `_Base` (api_key, base_url, timeout, max_retries, max_retry_after,
-    requests_per_minute, call_timeout, http_client: an httpx.Client, allow_insecure_http).
+    requests_per_minute, rate_limiter, call_timeout, http_client: an httpx.Client,
+    allow_insecure_http).
     """
 
     _http_class = httpx.Client
@@ -119,9 +126,10 @@ class Cortex(_Base[httpx.Client, Queries]):
     queries: Queries
 
     def close(self) -> None:
-        """Close the connection pool (a client you passed in stays open)."""
+        """Close the connection pool (a client you passed in stays open) and any Redis one."""
         if self._owns_http:
             self._http.close()
+        self._policy.limiter.close()
 
     def __enter__(self) -> Self:
         return self
@@ -146,9 +154,10 @@ class AsyncCortex(_Base[httpx.AsyncClient, AsyncQueries]):
     queries: AsyncQueries
 
     async def aclose(self) -> None:
-        """Close the connection pool (a client you passed in stays open)."""
+        """Close the connection pool (a client you passed in stays open) and any Redis one."""
         if self._owns_http:
             await self._http.aclose()
+        await self._policy.limiter.aclose()
 
     async def __aenter__(self) -> Self:
         return self

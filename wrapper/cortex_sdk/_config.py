@@ -14,14 +14,14 @@ import platform
 import attrs
 import httpx
 
-from ._exceptions import CortexError
-from ._limiter import RateLimiter
+from ._exceptions import ConfigurationError
+from ._limiter import Limiter, RateLimiter
 from ._policy import RequestPolicy, origin_of
+from ._redis_limiter import REDIS_URL_ENV, RedisLimiter
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "ConfigurationError",
     "Settings",
     "resolve_settings",
 ]
@@ -38,10 +38,6 @@ DEFAULT_REQUESTS_PER_MINUTE = 1000.0
 USER_AGENT = f"cortex-sdk/{__version__} (Python {platform.python_version()})"
 
 
-class ConfigurationError(CortexError, ValueError):
-    """A client setting is missing or invalid (named in the message)."""
-
-
 @attrs.frozen
 class Settings:
     api_key: str = attrs.field(repr=False)
@@ -51,13 +47,25 @@ class Settings:
     max_retry_after: float
     requests_per_minute: float
     call_timeout: float | None
+    rate_limiter: RedisLimiter | None = None
 
     def policy(self) -> RequestPolicy:
+        origin = origin_of(httpx.URL(self.base_url))
+        limiter: Limiter
+        if self.rate_limiter is None:
+            limiter = RateLimiter(self.requests_per_minute)
+        else:
+            scheme, host, port = origin
+            limiter = self.rate_limiter.bind(
+                api_key=self.api_key,
+                origin=f"{scheme}://{host}:{port}",
+                requests_per_minute=self.requests_per_minute,
+            )
         return RequestPolicy(
             api_key=self.api_key,
-            origin=origin_of(httpx.URL(self.base_url)),
+            origin=origin,
             user_agent=USER_AGENT,
-            limiter=RateLimiter(self.requests_per_minute),
+            limiter=limiter,
             max_retries=self.max_retries,
             max_retry_after=self.max_retry_after,
             call_timeout=self.call_timeout,
@@ -74,6 +82,7 @@ def resolve_settings(
     requests_per_minute: float,
     call_timeout: float | None,
     allow_insecure_http: bool,
+    rate_limiter: RedisLimiter | None = None,
 ) -> Settings:
     """Check every setting and fill the missing ones from the environment and defaults."""
     return Settings(
@@ -84,6 +93,7 @@ def resolve_settings(
         max_retry_after=_number("max_retry_after", max_retry_after, minimum=0.0),
         requests_per_minute=_positive("requests_per_minute", requests_per_minute),
         call_timeout=None if call_timeout is None else _positive("call_timeout", call_timeout),
+        rate_limiter=_rate_limiter(rate_limiter),
     )
 
 
@@ -129,6 +139,22 @@ def _base_url(value: str | None, *, allow_insecure_http: bool) -> str:
     if url.query or url.fragment:
         raise ConfigurationError(f"{source} must not have a query or fragment, got {value!r}")
     return str(url).rstrip("/")
+
+
+def _rate_limiter(value: object) -> RedisLimiter | None:
+    if value is None:
+        url = os.environ.get(REDIS_URL_ENV, "").strip()
+        if not url:
+            return None
+        try:
+            return RedisLimiter(url=url)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{REDIS_URL_ENV}: {exc}") from None
+    if not isinstance(value, RedisLimiter):
+        raise ConfigurationError(
+            f"rate_limiter must be a RedisLimiter or None, got {type(value).__name__}"
+        )
+    return value
 
 
 def _is_loopback(host: str) -> bool:

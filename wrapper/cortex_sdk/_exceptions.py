@@ -28,6 +28,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ConfigurationError",
     "ConflictError",
     "CortexError",
     "DeadlineExceededError",
@@ -72,6 +73,10 @@ class CortexError(Exception):
         if "response" in self.__dict__:
             state["response"] = None
         return (_unpickle, (type(self), self.args, state))
+
+
+class ConfigurationError(CortexError, ValueError):
+    """A client setting is missing or invalid (named in the message)."""
 
 
 def _unpickle(cls: type[CortexError], args: tuple[Any, ...], state: dict[str, Any]) -> CortexError:

@@ -26,10 +26,10 @@ from cortex_api_client.models import QueryStatus
 from ._cli_output import FORMATS, job_record, state_record, write_entities, write_record
 from ._cli_progress import ProgressReporter
 from ._client import Cortex
-from ._config import ConfigurationError
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
+    ConfigurationError,
     CortexError,
     QueryCancelledError,
     QueryFailedError,

@@ -1,0 +1,127 @@
+"""`RedisLimiter`: one rate limit for every process and host that uses an API key.
+
+Cortex limits requests per API key. A `Cortex` client limits itself (`_limiter.RateLimiter`), but
+twenty replicas sharing a key, each limiting itself, still send twenty times too much together.
+With `rate_limiter=RedisLimiter(url=...)` (or CORTEX_RATE_LIMIT_REDIS_URL) every client pointing
+at the same Redis books its slots in one bucket per key, and a 429's hold-off and lowered rate
+reach the whole fleet at once (`_shared_limiter.py` does that).
+
+This module holds only the settings, so that `import cortex_sdk` never imports `redis`: the
+`redis` extra is needed by clients configured with a RedisLimiter, and only by them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+
+from ._exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._shared_limiter import SharedRateLimiter
+
+__all__ = ["REDIS_URL_ENV", "RedisLimiter", "redacted"]
+
+REDIS_URL_ENV = "CORTEX_RATE_LIMIT_REDIS_URL"
+_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and repr."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _repr_url(url: str) -> str:
+    return repr(redacted(url))
+
+
+@attrs.frozen
+class RedisLimiter:
+    """Share the client's rate limit through Redis: `Cortex(rate_limiter=RedisLimiter(url=...))`.
+
+    Needs the `redis` extra: `pip install 'cortex-sdk[redis]'`.
+
+    - `url`: `redis://[user:password@]host[:port][/db]`, `rediss://` (TLS) or `unix:///path`.
+      A password in it is never logged nor shown by repr().
+    - `timeout`: seconds for each Redis step (connect, wait for a pooled connection, answer);
+      default 0.25. A slower Redis counts as down: the client limits itself meanwhile.
+    - `retry_interval`: while Redis is down, how often one caller asks it again (default 5 s).
+    - `prefix`: of the Redis keys (default `cortex-sdk:rate-limit`), followed by a digest of the
+      base URL and API key; the key itself never reaches Redis.
+    - `max_connections`: the Redis pool's size per client (default 32); callers beyond it queue.
+
+    One instance may serve several clients: each gets its own bucket (per base URL and key) and
+    its own connections, closed with the client.
+    """
+
+    url: str = attrs.field(repr=_repr_url)
+    timeout: float = 0.25
+    retry_interval: float = 5.0
+    prefix: str = "cortex-sdk:rate-limit"
+    max_connections: int = 32
+
+    def __attrs_post_init__(self) -> None:
+        _check_url(self.url)
+        for name in ("timeout", "retry_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(f"RedisLimiter {name} must be a number, got {value!r}")
+            if not (value > 0 and math.isfinite(value)):
+                raise ConfigurationError(
+                    f"RedisLimiter {name} must be positive and finite, got {value!r}"
+                )
+        if not isinstance(self.prefix, str) or not self.prefix:
+            raise ConfigurationError(
+                f"RedisLimiter prefix must be a non-empty str, got {self.prefix!r}"
+            )
+        count = self.max_connections
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigurationError(
+                f"RedisLimiter max_connections must be an int >= 1, got {count!r}"
+            )
+        if importlib.util.find_spec("redis") is None:
+            raise ConfigurationError(
+                "RedisLimiter needs the redis client: pip install 'cortex-sdk[redis]'"
+            )
+
+    def bind(self, *, api_key: str, origin: str, requests_per_minute: float) -> SharedRateLimiter:
+        """The limiter of one client: the bucket of its base URL's origin and key, on Redis."""
+        # Imported here: the one place that needs the optional `redis` package.
+        from ._shared_limiter import SharedRateLimiter  # noqa: PLC0415
+
+        digest = hashlib.sha256(f"{origin}\n{api_key}".encode()).hexdigest()[:32]
+        return SharedRateLimiter(
+            self, key=f"{self.prefix}:{digest}", requests_per_minute=requests_per_minute
+        )
+
+
+def _check_url(url: object) -> None:
+    """Refuse a URL that cannot name a Redis server, saying which part is wrong."""
+    if not isinstance(url, str):
+        raise ConfigurationError(f"RedisLimiter url must be a str, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url.strip())
+        ok = parts.scheme in _SCHEMES and (
+            bool(parts.path) if parts.scheme == "unix" else bool(parts.hostname)
+        )
+        ok = ok and (parts.port is None or parts.port > 0)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigurationError(
+            "RedisLimiter url must be redis://host[:port][/db], rediss://... or unix:///path, "
+            f"got {redacted(url)!r}"
+        )

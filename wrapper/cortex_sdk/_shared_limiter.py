@@ -1,0 +1,244 @@
+"""The limiter of a client configured with a `RedisLimiter`: one bucket per key, on Redis.
+
+Why a Lua script of our own rather than `limits`: `limits` offers fixed and moving windows at a
+fixed rate, to test or hit; the SDK needs a slot booked ahead with the time to wait for it, a
+hold-off that voids the slots booked before it, and a rate that falls after a 429 and climbs back
+slowly. That is `_limiter.py`'s arithmetic, run atomically in Redis (`_shared_limiter.lua`) on
+Redis's clock, so hosts whose clocks disagree still share one schedule.
+
+Redis is a helper, never a reason for a call to fail: each step is bounded by the settings'
+`timeout` with no retry; when Redis fails the client falls back to its in-process limiter (one
+warning per outage), lets one caller ask Redis again every `retry_interval`, and logs when it is
+back. The Redis key is a digest (see `RedisLimiter.bind`); the API key never reaches Redis.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ._exceptions import ConfigurationError
+from ._limiter import RateLimiter, Ticket
+from ._redis_limiter import redacted
+
+if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript, Script
+
+    from ._redis_limiter import RedisLimiter
+
+__all__ = ["SharedRateLimiter"]
+
+logger = logging.getLogger("cortex_sdk")
+
+# Idle state expires after this long (plus any hold-off or booking still ahead).
+STATE_TTL_MS = 10 * 60 * 1000
+# A longer wait is no answer the script gives: the reply is corrupt, so the step failed.
+_MAX_WAIT = 3600.0
+# What a failed step raises: Redis's errors, socket errors, and a reply that cannot be read.
+_FAILURES = (redis.RedisError, OSError, ValueError, TypeError)
+
+
+class SharedRateLimiter:
+    """A client's `Limiter` on Redis, falling back to `self.local` while Redis fails.
+
+    Successes are counted here and reported with the next Redis step, so a success costs no I/O;
+    booking a slot costs one round trip, and confirming a slot slept on one more.
+    """
+
+    def __init__(self, config: RedisLimiter, *, key: str, requests_per_minute: float) -> None:
+        self.config = config
+        self.key = key
+        self.local = RateLimiter(requests_per_minute)
+        tuning = self.local.tuning
+        rate = self.local.max_rate
+        self._fixed_args = (
+            rate,
+            self.local.burst_window,
+            tuning.decrease,
+            tuning.recovery * rate,
+            tuning.caution,
+            tuning.probe,
+            tuning.min_fraction * rate,
+            STATE_TTL_MS,
+        )
+        self._lock = threading.Lock()
+        self._successes = 0  # not yet reported to Redis
+        self._down = False  # in an outage: the local limiter decides
+        self._probing = False  # one caller is asking Redis whether it is back
+        self._retry_at = 0.0
+        options: dict[str, Any] = {
+            "max_connections": config.max_connections,
+            "timeout": config.timeout,  # waiting for a pooled connection
+            "socket_timeout": config.timeout,
+            "socket_connect_timeout": config.timeout,
+        }
+        try:
+            # No retry inside redis-py: a failed step falls back at once instead of three times.
+            sync_pool = redis.BlockingConnectionPool.from_url(
+                config.url, retry=Retry(NoBackoff(), 0), **options
+            )
+            async_pool = redis.asyncio.BlockingConnectionPool.from_url(
+                config.url, retry=AsyncRetry(NoBackoff(), 0), **options
+            )
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"RedisLimiter url {redacted(config.url)!r} is not valid: {exc}"
+            ) from None
+        self._sync = redis.Redis(connection_pool=sync_pool)
+        self._async = redis.asyncio.Redis(connection_pool=async_pool)
+        self._sync_script: Script = self._sync.register_script(_script())
+        self._async_script: AsyncScript = self._async.register_script(_script())
+
+    def __repr__(self) -> str:
+        return f"SharedRateLimiter(url={redacted(self.config.url)!r}, key={self.key!r})"
+
+    @property
+    def shared(self) -> bool:
+        """False during a Redis outage, while this process limits itself alone."""
+        with self._lock:
+            return not self._down
+
+    # -- the Limiter protocol: a sync and an async driver around the same steps ----------------
+
+    def reserve(self, previous: Ticket | None = None) -> Ticket:
+        step = self._begin_reserve(previous)
+        if step is None:
+            return self.local.reserve(_local(previous))
+        probe, args = step
+        try:
+            ticket = _ticket(self._sync_script(keys=[self.key], args=args))
+        except _FAILURES as exc:
+            self._failed(exc, probe)
+            return self.local.reserve(None)
+        self._answered(probe)
+        return ticket
+
+    async def areserve(self, previous: Ticket | None = None) -> Ticket:
+        step = self._begin_reserve(previous)
+        if step is None:
+            return self.local.reserve(_local(previous))
+        probe, args = step
+        try:
+            ticket = _ticket(await self._async_script(keys=[self.key], args=args))
+        except _FAILURES as exc:
+            self._failed(exc, probe)
+            return self.local.reserve(None)
+        self._answered(probe)
+        return ticket
+
+    def hold_off(self, seconds: float) -> None:
+        self.local.hold_off(seconds)  # this process at once, whatever Redis does
+        step = self._begin("hold", seconds)
+        if step is None:
+            return
+        probe, args = step
+        try:
+            _ticket(self._sync_script(keys=[self.key], args=args))
+        except _FAILURES as exc:
+            self._failed(exc, probe)
+            return
+        self._answered(probe)
+
+    async def ahold_off(self, seconds: float) -> None:
+        self.local.hold_off(seconds)
+        step = self._begin("hold", seconds)
+        if step is None:
+            return
+        probe, args = step
+        try:
+            _ticket(await self._async_script(keys=[self.key], args=args))
+        except _FAILURES as exc:
+            self._failed(exc, probe)
+            return
+        self._answered(probe)
+
+    def succeeded(self) -> None:
+        self.local.succeeded()
+        with self._lock:
+            self._successes += 1
+
+    def close(self) -> None:
+        self._sync.close()
+
+    async def aclose(self) -> None:
+        await self._async.aclose()
+        self._sync.close()
+
+    # -- the steps both drivers share ----------------------------------------------------------
+
+    def _begin_reserve(self, previous: Ticket | None) -> tuple[bool, list[Any]] | None:
+        if previous is not None and not previous.shared:
+            return None  # booked in this process (during an outage): confirmed here too
+        return self._begin("reserve", -1 if previous is None else previous.epoch)
+
+    def _begin(self, op: str, arg: float) -> tuple[bool, list[Any]] | None:
+        """None: leave it to the local limiter (Redis is down). Else whether this step is the
+        outage's probe, and the script's arguments."""
+        with self._lock:
+            probe = False
+            if self._down:
+                if self._probing or time.monotonic() < self._retry_at:
+                    return None
+                self._probing = probe = True
+            successes, self._successes = self._successes, 0
+        return probe, [op, *self._fixed_args, successes, arg]
+
+    def _answered(self, probe: bool) -> None:
+        # Only the probe ends an outage: a step sent before Redis failed may still succeed.
+        if not probe:
+            return
+        with self._lock:
+            self._probing = False
+            back, self._down = self._down, False
+        if back:
+            logger.warning(
+                "rate limit: Redis at %s answers again; the limit is shared again",
+                redacted(self.config.url),
+            )
+
+    def _failed(self, exc: BaseException, probe: bool) -> None:
+        with self._lock:
+            if probe:
+                self._probing = False
+            self._retry_at = time.monotonic() + self.config.retry_interval
+            first, self._down = not self._down, True
+        if first:
+            logger.warning(
+                "rate limit: Redis at %s failed (%s: %s); this process limits itself alone "
+                "until Redis answers again (asked every %g s)",
+                redacted(self.config.url),
+                type(exc).__name__,
+                exc,
+                self.config.retry_interval,
+            )
+
+
+@functools.cache
+def _script() -> str:
+    return importlib.resources.files(__package__).joinpath("_shared_limiter.lua").read_text("utf-8")
+
+
+def _local(previous: Ticket | None) -> Ticket | None:
+    """A ticket the local limiter can confirm; not a Redis one (its epochs count Redis's)."""
+    return previous if previous is not None and not previous.shared else None
+
+
+def _ticket(reply: Any) -> Ticket:
+    """Read the script's `{wait, epoch}`; anything else raises ValueError (a failed step)."""
+    if not isinstance(reply, list) or len(reply) != 2:
+        raise ValueError(f"unexpected reply from the limiter script: {reply!r}")
+    wait_text, epoch = reply
+    wait = float(wait_text)
+    if not (0.0 <= wait <= _MAX_WAIT) or isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise ValueError(f"unexpected reply from the limiter script: {reply!r}")
+    return Ticket(wait, epoch, shared=True)
