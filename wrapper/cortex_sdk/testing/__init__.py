@@ -9,7 +9,8 @@
             job = client.queries.run("type = 'service' and tag in ('payments-api', 'inventory')")
 
 From the command line: `python -m cortex_sdk.testing --port 0 --job-seconds 3 --rate-limit 5/s`.
-With pytest: the `cortex_fake` fixture of `cortex_sdk.testing.pytest_plugin`.
+With pytest: the `cortex_fake` fixture of `cortex_sdk.testing.pytest_plugin`. For the shared
+rate limit, `RedisServer` runs a throwaway redis-server (the program must be installed).
 
 Only the standard library is used here, so this package imports in a service's production
 environment too; only `pytest_plugin` needs pytest.
@@ -22,6 +23,7 @@ from ._catalog import DEFAULT_CATALOG, Entity, load_catalog
 from ._cli import main
 from ._cql import CQLError, parse_cql
 from ._faults import Faults, parse_rate
+from ._redis_server import RedisServer, RedisServerError
 from ._server import FakeCortex
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "Faults",
     "Job",
     "RecordedRequest",
+    "RedisServer",
+    "RedisServerError",
     "load_catalog",
     "main",
     "parse_cql",
