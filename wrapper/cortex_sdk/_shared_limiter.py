@@ -82,13 +82,16 @@ class SharedRateLimiter:
             "socket_timeout": config.timeout,
             "socket_connect_timeout": config.timeout,
         }
+        # One immediate retry, on a broken connection only: a pooled connection to a Redis that
+        # restarted is dead, and a new one answers. A timeout is never retried, so a step that
+        # fails costs `timeout`, not a multiple of it, before the fallback takes over.
+        broken = (redis.ConnectionError,)
         try:
-            # No retry inside redis-py: a failed step falls back at once instead of three times.
             sync_pool = redis.BlockingConnectionPool.from_url(
-                config.url, retry=Retry(NoBackoff(), 0), **options
+                config.url, retry=Retry(NoBackoff(), 1, broken), **options
             )
             async_pool = redis.asyncio.BlockingConnectionPool.from_url(
-                config.url, retry=AsyncRetry(NoBackoff(), 0), **options
+                config.url, retry=AsyncRetry(NoBackoff(), 1, broken), **options
             )
         except ValueError as exc:
             raise ConfigurationError(
@@ -201,8 +204,8 @@ class SharedRateLimiter:
             self._probing = False
             back, self._down = self._down, False
         if back:
-            logger.warning(
-                "rate limit: Redis at %s answers again; the limit is shared again",
+            logger.info(
+                "rate limit: Redis at %s is back; the limit is shared again",
                 redacted(self.config.url),
             )
 
@@ -215,7 +218,7 @@ class SharedRateLimiter:
         if first:
             logger.warning(
                 "rate limit: Redis at %s failed (%s: %s); this process limits itself alone "
-                "until Redis answers again (asked every %g s)",
+                "until Redis answers (asked every %g s)",
                 redacted(self.config.url),
                 type(exc).__name__,
                 exc,
