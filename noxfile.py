@@ -10,6 +10,7 @@ import difflib
 import filecmp
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -186,21 +187,42 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the wrapper and on the generated package."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", "--strict", "wrapper/cortex_sdk", "generated/cortex_api_client")
 
 
 @nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
     """pytest on every supported Python, against the installed package (not the source tree)."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    _install_redis_server(session)
     args = list(session.posargs)
     if not args and session.python != TEST_PYTHONS[0]:
         # The long scenario tests measure timing and scale, not the interpreter: they run once,
         # on the first Python; every other test runs on every Python.
         session.log(f"Python {session.python}: tests marked slow run on {TEST_PYTHONS[0]} only")
         args = ["-m", "not slow"]
-    session.run("pytest", *args, env=_reliability_counts(session, f"tests-{session.python}"))
+    env = _reliability_counts(session, f"tests-{session.python}")
+    # The shared-limiter tests fail, rather than skip, when redis-server is missing.
+    env["CORTEX_REQUIRE_REDIS"] = "1"
+    session.run("pytest", *args, env=env)
+
+
+def _install_redis_server(session: nox.Session) -> None:
+    """The Redis tests and the fleet benchmark run Debian's redis-server on 127.0.0.1 (they start
+    their own instances on free ports); install the package when the program is missing."""
+    if shutil.which("redis-server"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    install = [*sudo, "apt-get", "install", "-y", "--no-install-recommends", "redis-server"]
+    session.log("redis-server is missing: installing Debian's package")
+    if subprocess.run(install, env={**os.environ, **env}, check=False).returncode != 0:
+        # A new machine's package lists may be stale or absent.
+        session.run(*sudo, "apt-get", "update", external=True, env=env)
+        session.run(*install, external=True, env=env)
+    if not shutil.which("redis-server"):
+        session.error("redis-server is still missing after installing Debian's redis-server")
 
 
 # Run in a venv holding only the wheel: both packages import, the core pulls in no Redis client,
@@ -350,12 +372,14 @@ def reliability(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark against its anchor, in one run; writes BENCHMARKS.md (under 5 minutes)."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    _install_redis_server(session)
     session.run("python", "-m", "benchmarks", "--output", str(ROOT / "BENCHMARKS.md"))
 
 
 @nox.session
 def bench_quick(session: nox.Session) -> None:
     """The benchmarks with short durations and small sizes (CI): fails only if one is broken."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    _install_redis_server(session)
     session.run("python", "-m", "benchmarks", "--quick")

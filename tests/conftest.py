@@ -11,6 +11,12 @@ from loopback import LoopbackServer
 pytest_plugins = ["reliability_plugin"]
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's CORTEX_RATE_LIMIT_REDIS_URL must not reach tests that do not set it."""
+    monkeypatch.delenv("CORTEX_RATE_LIMIT_REDIS_URL", raising=False)
+
+
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
     """A scripted HTTP server on 127.0.0.1, stopped after the test."""

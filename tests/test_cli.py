@@ -49,6 +49,7 @@ QUERY = "type in ('team', 'queue') or tag = 'payments-api'"
 _CLEARED_ENV = (
     "CORTEX_API_KEY",
     "CORTEX_BASE_URL",
+    "CORTEX_RATE_LIMIT_REDIS_URL",
     "NO_COLOR",
     "FORCE_COLOR",
     "TTY_COMPATIBLE",

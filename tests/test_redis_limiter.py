@@ -1,0 +1,499 @@
+"""The rate limit shared through Redis: against real redis-server processes on 127.0.0.1.
+
+Each test starts its own redis-server (`cortex_sdk.testing.RedisServer`, on a free port) and,
+where HTTP is involved, a `FakeCortex`. Several clients in one process stand for several
+processes: each has its own connections and its own in-process fallback, as a process would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+import redis
+from cortex_sdk import AsyncCortex, ConfigurationError, Cortex, CortexError, RedisLimiter
+from cortex_sdk.testing import FakeCortex, RedisServer, RedisServerError
+from harness import API_KEY, Api, Kind, key_free
+
+REQUIRED = os.environ.get("CORTEX_REQUIRE_REDIS") == "1"
+ORIGIN = "https://api.example.test:443"
+KEY_NAME = re.compile(r"cortex-sdk:rate-limit:[0-9a-f]{32}")
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh redis-server; the nox sessions install one and make its absence a failure."""
+    try:
+        server = RedisServer().start()
+    except RedisServerError as exc:
+        if REQUIRED:
+            pytest.fail(f"redis-server is required here: {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def inspect(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def bind(url: str, *, api_key: str = API_KEY, origin: str = ORIGIN, rpm: float = 600) -> Any:
+    return RedisLimiter(url=url).bind(api_key=api_key, origin=origin, requests_per_minute=rpm)
+
+
+def redis_warnings(records: list[logging.LogRecord], text: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in records
+        if r.name == "cortex_sdk" and r.levelno >= logging.WARNING and text in r.getMessage()
+    ]
+
+
+def redis_back(records: list[logging.LogRecord]) -> list[str]:
+    return [r.getMessage() for r in records if r.name == "cortex_sdk" and "is back" in str(r.msg)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"url": "http://127.0.0.1:6379"}, "url"),
+        ({"url": "redis://"}, "url"),
+        ({"url": "redis://127.0.0.1:0/0"}, "url"),
+        ({"url": "unix://"}, "url"),
+        ({"url": 6379}, "url"),
+        ({"url": "redis://h", "timeout": 0}, "timeout"),
+        ({"url": "redis://h", "timeout": float("nan")}, "timeout"),
+        ({"url": "redis://h", "timeout": True}, "timeout"),
+        ({"url": "redis://h", "timeout": "1"}, "timeout"),
+        ({"url": "redis://h", "retry_interval": -1}, "retry_interval"),
+        ({"url": "redis://h", "retry_interval": float("inf")}, "retry_interval"),
+        ({"url": "redis://h", "prefix": ""}, "prefix"),
+        ({"url": "redis://h", "max_connections": 0}, "max_connections"),
+        ({"url": "redis://h", "max_connections": 2.5}, "max_connections"),
+    ],
+)
+def test_bad_settings_are_named_before_any_connection(settings: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        RedisLimiter(**settings)
+
+
+def test_a_url_redis_cannot_parse_fails_when_the_client_is_built() -> None:
+    limiter = RedisLimiter(url="redis://127.0.0.1:6379/0?health_check_interval=often")
+    with pytest.raises(ConfigurationError, match="not valid"):
+        Cortex(api_key=API_KEY, base_url="http://127.0.0.1:1", rate_limiter=limiter)
+
+
+def test_rate_limiter_must_be_a_redis_limiter() -> None:
+    with pytest.raises(ConfigurationError, match="rate_limiter must be a RedisLimiter"):
+        Cortex(api_key=API_KEY, rate_limiter="redis://127.0.0.1:6379")  # type: ignore[arg-type]
+
+
+def test_a_bad_environment_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_URL", "localhost:6379")
+    with pytest.raises(ConfigurationError, match="CORTEX_RATE_LIMIT_REDIS_URL"):
+        Cortex(api_key=API_KEY)
+
+
+def test_the_password_is_never_shown() -> None:
+    limiter = RedisLimiter(url="redis://user:s3cr3t-pw@127.0.0.1:6379/0")
+    assert "s3cr3t-pw" not in repr(limiter)
+    assert "user:***@127.0.0.1:6379" in repr(limiter)
+    shared = limiter.bind(api_key=API_KEY, origin=ORIGIN, requests_per_minute=600)
+    assert "s3cr3t-pw" not in repr(shared)
+
+
+def test_each_origin_and_key_has_its_own_digest_and_none_shows_the_key() -> None:
+    url = "redis://127.0.0.1:6379/0"
+    names = {
+        bind(url).key,
+        bind(url, api_key=API_KEY + "x").key,
+        bind(url, origin="https://other.example.test:443").key,
+    }
+    assert len(names) == 3
+    assert all(KEY_NAME.fullmatch(name) and key_free(name) for name in names)
+    assert bind(url).key == bind(url).key  # every process computes the same name
+
+
+# -- the shared bucket, on a real Redis ---------------------------------------------------------
+
+
+def test_processes_book_slots_in_one_bucket(redis_server: RedisServer) -> None:
+    first, second = bind(redis_server.url), bind(redis_server.url)  # two processes, one key
+    waits = [limiter.reserve().wait for _ in range(10) for limiter in (first, second)]
+    # 10/s with a burst of 10 for the pair together, not for each of them.
+    assert waits[:10] == [0.0] * 10
+    assert waits[10:] == pytest.approx([0.1 * n for n in range(1, 11)], abs=0.05)
+    other = bind(redis_server.url, api_key="another-key")
+    assert other.reserve().wait == 0.0  # another key's bucket is untouched
+
+
+def test_a_hold_off_voids_every_process_s_booked_slots(
+    redis_server: RedisServer, inspect: redis.Redis
+) -> None:
+    booker, limited, newcomer = (bind(redis_server.url) for _ in range(3))
+    tickets = [booker.reserve() for _ in range(15)]
+    assert booker.reserve(tickets[-1]).wait == 0.0  # still valid: confirmed at once
+    limited.hold_off(1.0)  # another process met a 429
+    rebooked = booker.reserve(tickets[-1])
+    assert rebooked.epoch != tickets[-1].epoch
+    assert rebooked.wait >= 0.9
+    assert newcomer.reserve().wait >= 0.9
+    (key,) = inspect.keys("*")
+    assert float(inspect.hget(key, "rate")) == pytest.approx(7.0)  # 10/s lowered by 0.7
+
+
+def test_successes_are_reported_with_the_next_booking(
+    redis_server: RedisServer, inspect: redis.Redis
+) -> None:
+    limiter = bind(redis_server.url)
+    limiter.hold_off(0.01)  # 10/s becomes 7/s
+    for _ in range(10):
+        limiter.succeeded()  # no Redis call: counted here
+    (key,) = inspect.keys("*")
+    assert float(inspect.hget(key, "rate")) == pytest.approx(7.0)
+    limiter.reserve()
+    assert float(inspect.hget(key, "rate")) == pytest.approx(8.0)  # 1 % of 10/s per success
+
+
+async def test_the_async_twins_share_the_bucket_with_sync_callers(
+    redis_server: RedisServer,
+) -> None:
+    sync_side, async_side = bind(redis_server.url), bind(redis_server.url)
+    try:
+        for _ in range(10):
+            sync_side.reserve()
+        ticket = await async_side.areserve()
+        assert ticket.shared
+        assert ticket.wait == pytest.approx(0.1, abs=0.05)
+        await async_side.ahold_off(1.0)
+        assert sync_side.reserve().wait >= 0.9
+        assert (await async_side.areserve(ticket)).wait >= 0.9
+    finally:
+        await async_side.aclose()
+        sync_side.close()
+
+
+# -- through the clients: the key, the environment, failures ------------------------------------
+
+
+def test_the_api_key_never_reaches_redis(
+    redis_server: RedisServer, inspect: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every command Redis received (MONITOR), every key and every value, after traffic that
+    includes 429s and hold-offs from a sync and an async client."""
+    monitor = Monitor(redis_server.port)
+    limiter = RedisLimiter(url=redis_server.url)
+    with FakeCortex(api_key=API_KEY, rate_limit=5, burst=2, job_seconds=60) as fake:
+        with Cortex(api_key=API_KEY, base_url=fake.url, rate_limiter=limiter) as client:
+            job = client.queries.run("tag = 'payments'")
+            for _ in range(6):
+                client.queries.get(job.job_id)
+
+        async def async_calls() -> None:
+            async with AsyncCortex(
+                api_key=API_KEY, base_url=fake.url, rate_limiter=limiter
+            ) as aclient:
+                for _ in range(6):
+                    await aclient.queries.get(job.job_id)
+
+        anyio.run(async_calls)
+        assert fake.counters.rate_limited >= 1  # the hold-off path ran too
+    seen = monitor.stop()
+    assert "EVALSHA" in seen.upper() or "EVAL" in seen.upper()  # the monitor saw the traffic
+    assert key_free(seen)
+    names = inspect.keys("*")
+    assert names
+    assert all(KEY_NAME.fullmatch(name) for name in names)
+    for name in names:
+        assert key_free(name)
+        assert key_free(repr(inspect.hgetall(name)))
+    assert all(key_free(r.getMessage()) for r in caplog.records)
+
+
+def test_the_environment_variable_shares_the_limit(
+    redis_server: RedisServer, inspect: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_URL", redis_server.url)
+    with FakeCortex(api_key=API_KEY) as fake, fake.client() as client:
+        client.queries.run("tag = 'payments'")
+    assert [KEY_NAME.fullmatch(name) is not None for name in inspect.keys("*")] == [True]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_redis_down_falls_back_warns_once_and_recovers(
+    kind: Kind, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cortex_sdk")
+    port = free_port()  # nothing listens there yet
+    limiter = RedisLimiter(url=f"redis://127.0.0.1:{port}/0", retry_interval=0.2)
+    with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
+        api = Api(kind, api_key=API_KEY, base_url=fake.url, rate_limiter=limiter)
+        try:
+            job = await api.run("tag = 'payments'")
+            for _ in range(5):
+                await api.get(job.job_id)
+            assert len(redis_warnings(caplog.records, "failed")) == 1
+            with RedisServer(port=port) as server:
+                inspect = redis.Redis.from_url(server.url)
+                deadline = time.monotonic() + 10
+                while not inspect.keys("*"):  # the next probe finds Redis back
+                    assert time.monotonic() < deadline, "the limit never went back to Redis"
+                    await api.get(job.job_id)
+                    await anyio.sleep(0.05)
+                inspect.close()
+        finally:
+            await api.close()
+    assert len(redis_warnings(caplog.records, "failed")) == 1
+    assert len(redis_back(caplog.records)) == 1
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_silent_redis_costs_one_bounded_wait(
+    kind: Kind, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis that accepts connections and never answers: each step gives up after `timeout`,
+    then the client limits itself alone until `retry_interval` has passed."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # the kernel accepts; nobody ever reads or answers
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        limiter = RedisLimiter(url=url, timeout=0.2, retry_interval=60)
+        with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
+            api = Api(kind, api_key=API_KEY, base_url=fake.url, rate_limiter=limiter)
+            try:
+                started = time.monotonic()
+                job = await api.run("tag = 'payments'")
+                first = time.monotonic() - started
+                started = time.monotonic()
+                for _ in range(5):
+                    await api.get(job.job_id)
+                rest = time.monotonic() - started
+            finally:
+                await api.close()
+    assert first < 2.0  # a few steps of 0.2 s at most, never the call's 300 s deadline
+    assert rest < first + 1.0  # no further wait: the fallback decides until the next probe
+    assert len(redis_warnings(caplog.records, "failed")) == 1
+
+
+def test_state_that_is_not_ours_falls_back_instead_of_failing_calls(
+    redis_server: RedisServer, inspect: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = RedisLimiter(url=redis_server.url, retry_interval=60)
+    with (
+        FakeCortex(api_key=API_KEY, job_seconds=60) as fake,
+        Cortex(api_key=API_KEY, base_url=fake.url, rate_limiter=limiter) as client,
+    ):
+        job = client.queries.run("tag = 'payments'")
+        (name,) = inspect.keys("*")
+        inspect.set(name, "something else's string")  # WRONGTYPE for the script
+        for _ in range(5):
+            client.queries.get(job.job_id)
+    (warning,) = redis_warnings(caplog.records, "failed")
+    assert "WRONGTYPE" in warning
+
+
+def test_the_password_is_not_in_the_outage_warning(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"redis://user:s3cr3t-pw@127.0.0.1:{free_port()}/0"
+    with FakeCortex(api_key=API_KEY) as fake:
+        limiter = RedisLimiter(url=url)
+        with Cortex(api_key=API_KEY, base_url=fake.url, rate_limiter=limiter) as client:
+            client.queries.run("tag = 'payments'")
+    (warning,) = redis_warnings(caplog.records, "failed")
+    assert "s3cr3t-pw" not in warning
+    assert "user:***@127.0.0.1" in warning
+
+
+# -- a fleet under a server's limit -------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_killing_redis_mid_run_fails_no_call_and_warns_once(
+    kind: Kind, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """8 workers on one client against a 10 req/s server: Redis is killed while they run, then
+    restarted. No call fails, one warning for the outage, one line (INFO) when Redis is back."""
+    caplog.set_level(logging.INFO, logger="cortex_sdk")
+    inspect = redis.Redis.from_url(redis_server.url)
+    limiter = RedisLimiter(url=redis_server.url, retry_interval=0.5)
+    with FakeCortex(api_key=API_KEY, job_seconds=3600, rate_limit=10) as fake:
+        api = Api(
+            kind, api_key=API_KEY, base_url=fake.url, rate_limiter=limiter, requests_per_minute=600
+        )
+        job = await api.run("tag = 'payments'")
+        done: list[int] = [0]
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        async def worker() -> None:
+            while not stop.is_set():
+                try:
+                    await api.get(job.job_id)
+                except CortexError as exc:  # pragma: no cover - the assertion below shows it
+                    errors.append(exc)
+                done[0] += 1
+
+        async def after(calls: int, what: str) -> None:
+            target = done[0] + calls
+            deadline = time.monotonic() + 30
+            while done[0] < target:
+                assert time.monotonic() < deadline, f"stalled: {what}"
+                await anyio.sleep(0.05)
+
+        async def scenario() -> None:
+            await after(15, "with Redis")
+            assert inspect.keys("*")  # the limit was shared
+            redis_server.kill()
+            await after(20, "after the kill")
+            redis_server.restart()
+            deadline = time.monotonic() + 15
+            while not inspect.keys("*"):
+                assert time.monotonic() < deadline, "the limit never went back to Redis"
+                await anyio.sleep(0.05)
+            await after(15, "after the restart")
+            stop.set()
+
+        try:
+            if kind == "sync":
+                assert isinstance(api.client, Cortex)
+                client = api.client
+
+                def sync_worker() -> None:
+                    while not stop.is_set():
+                        try:
+                            client.queries.get(job.job_id)
+                        except CortexError as exc:  # pragma: no cover
+                            errors.append(exc)
+                        done[0] += 1
+
+                threads = [threading.Thread(target=sync_worker) for _ in range(8)]
+                for thread in threads:
+                    thread.start()
+                try:
+                    await scenario()
+                finally:
+                    stop.set()
+                    for thread in threads:
+                        thread.join(30)
+            else:
+                async with anyio.create_task_group() as group:
+                    for _ in range(8):
+                        group.start_soon(worker)
+                    await scenario()
+        finally:
+            stop.set()
+            await api.close()
+            inspect.close()
+    assert errors == []
+    assert len(redis_warnings(caplog.records, "failed")) == 1
+    assert len(redis_back(caplog.records)) == 1
+
+
+@pytest.mark.slow
+def test_a_fleet_sharing_redis_stays_under_the_limit_that_separate_limiters_exceed(
+    redis_server: RedisServer,
+) -> None:
+    """4 clients (standing for 4 processes) x 4 threads, one key, a 10 req/s server, each
+    client told the key's limit: alone, each sends its 10/s and the fleet meets 429s; through
+    Redis they share 10/s."""
+
+    def run(rate_limiter: RedisLimiter | None) -> tuple[float, float]:
+        with FakeCortex(api_key=API_KEY, job_seconds=3600, rate_limit=10) as fake:
+            clients = [
+                Cortex(
+                    api_key=API_KEY,
+                    base_url=fake.url,
+                    requests_per_minute=600,
+                    rate_limiter=rate_limiter,
+                )
+                for _ in range(4)
+            ]
+            job = clients[0].queries.run("tag = 'payments'")
+            fake.reset_counters()
+            end = time.monotonic() + 6
+            successes = [0]
+
+            def worker(client: Cortex) -> None:
+                while time.monotonic() < end:
+                    client.queries.get(job.job_id)
+                    successes[0] += 1
+
+            threads = [threading.Thread(target=worker, args=(c,)) for c in clients * 4]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            for client in clients:
+                client.close()
+            counters = fake.counters
+        attempts = sum(counters.responses_by_status.values())
+        return successes[0] / 6 / 10, counters.rate_limited / attempts
+
+    shared_goodput, shared_429 = run(RedisLimiter(url=redis_server.url))
+    _, alone_429 = run(None)
+    assert shared_goodput >= 0.8
+    assert shared_429 <= 0.1
+    assert alone_429 >= max(0.15, 3 * shared_429)
+
+
+class Monitor:
+    """Everything Redis receives while it runs (the MONITOR command), as text."""
+
+    def __init__(self, port: int) -> None:
+        self._conn = socket.create_connection(("127.0.0.1", port), timeout=0.2)
+        self._conn.sendall(b"MONITOR\r\n")
+        self._chunks: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                chunk = self._conn.recv(1 << 16)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return
+            self._chunks.append(chunk)
+
+    def stop(self) -> str:
+        """Send a marker on another connection and read until it arrives: then every earlier
+        command has arrived too."""
+        marker = b"end-of-monitored-traffic"
+        with socket.create_connection(self._conn.getpeername(), timeout=5) as other:
+            other.sendall(b"ECHO " + marker + b"\r\n")
+            other.recv(64)
+        deadline = time.monotonic() + 10
+        while marker not in b"".join(self._chunks):
+            assert time.monotonic() < deadline, "MONITOR never showed the marker"
+            time.sleep(0.01)
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
+        return b"".join(self._chunks).decode("utf-8", "replace")
