@@ -11,6 +11,8 @@ import logging
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -242,6 +244,23 @@ def test_the_environment_variable_shares_the_limit(
     with FakeCortex(api_key=API_KEY) as fake, fake.client() as client:
         client.queries.run("tag = 'payments'")
     assert [KEY_NAME.fullmatch(name) is not None for name in inspect.keys("*")] == [True]
+
+
+def test_the_command_line_shares_the_limit_through_the_environment(
+    redis_server: RedisServer, inspect: redis.Redis
+) -> None:
+    with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
+        job = fake.client().queries.run("tag = 'payments'")
+        env = {**os.environ, **fake.env, "CORTEX_RATE_LIMIT_REDIS_URL": redis_server.url}
+        command = [sys.executable, "-m", "cortex_sdk.cli", "get", job.job_id, "--format", "json"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert job.job_id in done.stdout
+        assert [KEY_NAME.fullmatch(name) is not None for name in inspect.keys("*")] == [True]
+        env["CORTEX_RATE_LIMIT_REDIS_URL"] = "localhost:6379"  # no scheme
+        refused = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2
+    assert "CORTEX_RATE_LIMIT_REDIS_URL" in refused.stderr
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

@@ -7,7 +7,8 @@
     cortex-query wait JOB_ID                       wait for a job started earlier
     cortex-query serve-fake                        the embedded fake Cortex server
 
-Configuration: CORTEX_API_KEY and CORTEX_BASE_URL, as for the library and Cortex's own CLI.
+Configuration: CORTEX_API_KEY and CORTEX_BASE_URL, as for the library and Cortex's own CLI;
+CORTEX_RATE_LIMIT_REDIS_URL shares the key's rate limit with other processes through Redis.
 Results go to stdout (or --output) and nothing else does; progress and errors go to stderr.
 """
 
@@ -85,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cortex-query",
         description="Run Cortex CQL queries and print the entities they find.",
-        epilog=f"environment: CORTEX_API_KEY (required), CORTEX_BASE_URL\n\nexit codes:\n{exits}",
+        epilog=(
+            "environment: CORTEX_API_KEY (required), CORTEX_BASE_URL, CORTEX_RATE_LIMIT_REDIS_URL"
+            f" (needs cortex-sdk[redis])\n\nexit codes:\n{exits}"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cortex-query {__version__}")
