@@ -21,6 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -44,7 +45,8 @@ logger = logging.getLogger("cortex_sdk")
 STATE_TTL_MS = 10 * 60 * 1000
 # A longer wait is no answer the script gives: the reply is corrupt, so the step failed.
 _MAX_WAIT = 3600.0
-# What a failed step raises: Redis's errors, socket errors, and a reply that cannot be read.
+# What a failed step raises: Redis's errors, socket errors and timeouts (TimeoutError is an
+# OSError), and a reply that cannot be read.
 _FAILURES = (redis.RedisError, OSError, ValueError, TypeError)
 
 
@@ -76,6 +78,9 @@ class SharedRateLimiter:
         self._down = False  # in an outage: the local limiter decides
         self._probing = False  # one caller is asking Redis whether it is back
         self._retry_at = 0.0
+        # A step waits for a pooled connection, connects and reads, each within `timeout`; the
+        # async twins also enforce the sum themselves, whatever the redis-py version does.
+        self._step_bound = 3 * config.timeout
         options: dict[str, Any] = {
             "max_connections": config.max_connections,
             "timeout": config.timeout,  # waiting for a pooled connection
@@ -132,7 +137,8 @@ class SharedRateLimiter:
             return self.local.reserve(_local(previous))
         probe, args = step
         try:
-            ticket = _ticket(await self._async_script(keys=[self.key], args=args))
+            with anyio.fail_after(self._step_bound):
+                ticket = _ticket(await self._async_script(keys=[self.key], args=args))
         except _FAILURES as exc:
             self._failed(exc, probe)
             return self.local.reserve(None)
@@ -159,7 +165,8 @@ class SharedRateLimiter:
             return
         probe, args = step
         try:
-            _ticket(await self._async_script(keys=[self.key], args=args))
+            with anyio.fail_after(self._step_bound):
+                _ticket(await self._async_script(keys=[self.key], args=args))
         except _FAILURES as exc:
             self._failed(exc, probe)
             return
