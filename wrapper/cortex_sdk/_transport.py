@@ -2,7 +2,8 @@
 
 They sit below the generated client (which only sees an httpx.Client), so an operation added to
 the spec gets all of this after `nox -s generate` with no wrapper change. The decisions live in
-`_policy.Call`; these classes only send, read and sleep, once for sync and once for async.
+`_policy.Call`; these classes only send, read, sleep and talk to the limiter (which may be I/O:
+the shared limiter asks Redis), once for sync and once for async.
 
 Responses are read in full inside the transport: a connection dropped mid-body is then a
 retryable failure of this attempt, not an exception escaping later from the caller's read.
