@@ -1,8 +1,8 @@
 """`python -m benchmarks [--quick] [--output FILE]`: run every figure, write or print the table.
 
-Polling and rate-limit goodput run side by side first (they mostly sleep, and each paces itself
-against a clock or a rate limit, not the CPU); the figures timed against the CPU run after them,
-one at a time. Any figure that raises or measures a wrong result fails the run.
+Polling, rate-limit goodput and the fleet run side by side first (they mostly sleep, and each
+paces itself against a clock or a rate limit, not the CPU); the figures timed against the CPU run
+after them, one at a time. Any figure that raises or measures a wrong result fails the run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from ._render import render
 
-FIGURES_SIDE_BY_SIDE = ("polling", "goodput")
+FIGURES_SIDE_BY_SIDE = ("polling", "goodput", "fleet")
 FIGURES_ALONE = ("call_cost", "parsing", "scale", "import_time")
 
 

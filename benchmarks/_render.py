@@ -12,6 +12,7 @@ def _met(ok: bool) -> str:
 def render(results: dict[str, Any], *, quick: bool, machine: str, total: float) -> str:
     cost, parsing, polling = results["call_cost"], results["parsing"], results["polling"]
     goodput, scale, imports = results["goodput"], results["scale"], results["import_time"]
+    fleet = results["fleet"]
     rows: list[str] = []
 
     for mode in ("sync", "async"):
@@ -73,6 +74,29 @@ def render(results: dict[str, Any], *, quick: bool, machine: str, total: float) 
         f"| `import cortex_sdk`: {imports['cortex_sdk_s'] * 1000:.0f} ms "
         f"| **{imports['ratio']:.2f}x** (median of {imports['runs']}) | (none set) | - |"
     )
+    shared, alone, found = (
+        fleet["runs"][run] for run in ("redis", "per_process", "redis_default_rpm")
+    )
+    rows.append(
+        f"| 7 fleet, {fleet['processes']} processes x {fleet['threads']} threads, one key "
+        f"| per-process limiters: {alone['goodput']:.2f}, {alone['share_429']:.0%} 429s "
+        f"| `RedisLimiter`: **{shared['goodput']:.2f}**, **{shared['share_429']:.1%}** 429s "
+        f"(not told the limit: {found['goodput']:.2f}, {found['share_429']:.1%}) "
+        f"| goodput / limit, 429 share | Redis limiter: goodput >= 0.9 and 429 share <= 5 % "
+        f"| {_met(shared['goodput'] >= 0.9 and shared['share_429'] <= 0.05)} |"
+    )
+    killed = fleet["runs"]["redis_killed"]
+    before, after = killed["first_half"], killed["second_half"]
+    warnings = killed["warnings_per_process"]
+    rows.append(
+        f"| 7 fleet, Redis killed at {fleet['seconds'] / 2:g} s "
+        f"| before the kill: {before['goodput']:.2f}, {before['share_429']:.1%} 429s "
+        f"| after it: {after['goodput']:.2f}, {after['share_429']:.0%} 429s; "
+        f"**{killed['failed']}** calls failed; Redis warnings per process: "
+        f"{', '.join(map(str, warnings))} | whole run: {killed['goodput']:.2f}, "
+        f"{killed['share_429']:.0%} 429s | no call fails; one warning per process "
+        f"| {_met(killed['failed'] == 0 and all(n == 1 for n in warnings))} |"
+    )
     table = "\n".join(
         [
             "| figure | anchor (same run) | cortex-sdk | ratio | target | |",
@@ -123,6 +147,16 @@ Every server runs in its own process on 127.0.0.1.
    resident size of the process above its size before the waits.
 6. **Import time**: `import cortex_sdk` and `import httpx`, each in a fresh interpreter, timed
    inside it; median of alternating runs.
+7. **Fleet**: the fake Cortex at `--rate-limit 10/s --burst 10` and a throwaway redis-server
+   (`cortex_sdk.testing.RedisServer`), both fresh for each run; 4 worker processes, each with
+   one `Cortex(requests_per_minute=600)` shared by 8 threads that GET a job's state in a loop,
+   start together at an agreed wall-clock time (after their imports). Per-process limiters: no
+   `rate_limiter`, so each process keeps to the key's limit alone. `RedisLimiter`: every client
+   books in one bucket on the redis-server; "not told the limit" is the same with the SDK's
+   default 1,000/min. Redis killed: as `RedisLimiter`, with redis-server killed (SIGKILL) at
+   the run's middle and left down; before and after are the two halves of that run. Goodput
+   and 429 share as in 4, summed over the processes; warnings are the "cortex_sdk" logger's
+   records mentioning Redis, per process. The runs go one after another.
 
 ## Why the figures are what they are
 
@@ -160,6 +194,19 @@ Every server runs in its own process on 127.0.0.1.
   (`python -X importtime -c "import cortex_sdk"`) is spread over attrs and the attrs classes
   of the generated package, `_config`, `_version` (package metadata for the user agent),
   `_retry_after` (date parsing) and `_deadline_io`; none stands out enough for one fix.
+- Fleet: with `RedisLimiter` the four processes book from one schedule at the key's rate and
+  burst, which are exactly the server's: no margin. The server's bucket counts from the
+  arrival of each request, which may come a little early against the schedule (the first
+  burst's requests open the connections and arrive late, the next ones do not), so now and
+  then a request finds less than a token, most often the 11th. That 429 holds the whole fleet
+  off for its 1 s Retry-After and lowers the rate to 7/s, which climbs back to 9/s in about
+  2 s, then a tenth as fast (`_shared_limiter.lua`): hence a goodput a little under 1.
+  Per-process limiters send up to four times the limit (four bursts, then 40/s) until 429s
+  have brought each process's rate down to about its share. When Redis is killed, each
+  process's own limiter takes over with a full burst and the full rate (it booked nothing
+  while Redis answered), so the fleet again sends up to four times the limit: one process may
+  take each token as it refills while the others, held off by their 429s, find none for some
+  seconds, until their rates have fallen.
 
 ## Reproduce
 
@@ -167,5 +214,6 @@ Every server runs in its own process on 127.0.0.1.
 nox -s bench        # the full run (under 5 minutes on 2 cores); rewrites BENCHMARKS.md
 nox -s bench_quick  # short durations and small sizes (CI); prints the table, writes nothing
 python -m benchmarks.goodput --one sdk tasks 20   # one figure, or one run of one, as JSON
+python -m benchmarks.fleet --one redis_killed 20  # needs redis-server on PATH
 ```
 """
