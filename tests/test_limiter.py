@@ -145,6 +145,18 @@ def test_booking_from_many_threads_loses_no_slot() -> None:
     assert sorted(round(w, 6) for w in booked) == [round(i * 0.1, 6) for i in range(2000)]
 
 
+def test_a_share_of_a_fleet_paces_from_now_and_never_climbs_past_its_part() -> None:
+    """What a process keeps to when the limiter it shared with 3 others becomes unreachable."""
+    clock = FakeClock()
+    limiter = RateLimiter(600, clock=clock)  # 10/s with a burst of 10, none used yet
+    limiter.take_share(0.25, 8.0)  # a quarter of the 8/s the fleet was at
+    assert limiter.rate == pytest.approx(2.0)
+    assert waits(limiter, 3) == [0.0, 0.5, 1.0]  # no saved burst: the server's bucket is empty
+    for _ in range(1000):
+        limiter.succeeded()
+    assert limiter.rate == pytest.approx(2.5)  # climbs back, to a quarter of 10/s at most
+
+
 def test_requests_per_minute_must_be_positive() -> None:
     with pytest.raises(ValueError, match="requests_per_minute"):
         RateLimiter(0)

@@ -27,7 +27,8 @@ from harness import API_KEY, Api, Kind, key_free
 
 REQUIRED = os.environ.get("CORTEX_REQUIRE_REDIS") == "1"
 ORIGIN = "https://api.example.test:443"
-KEY_NAME = re.compile(r"cortex-sdk:rate-limit:[0-9a-f]{32}")
+# The state of one base URL and key, and who shares it: a digest in braces (a hash tag).
+KEY_NAME = re.compile(r"cortex-sdk:rate-limit:\{[0-9a-f]{32}\}(:clients)?")
 
 
 @pytest.fixture
@@ -56,6 +57,14 @@ def inspect(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 def bind(url: str, *, api_key: str = API_KEY, origin: str = ORIGIN, rpm: float = 600) -> Any:
     return RedisLimiter(url=url).bind(api_key=api_key, origin=origin, requests_per_minute=rpm)
+
+
+def state_key(inspect: redis.Redis) -> str:
+    """The one bucket's hash (beside it: its clients)."""
+    names = sorted(inspect.keys("*"))
+    assert len(names) == 2, names
+    assert names[1] == names[0] + ":clients"
+    return names[0]
 
 
 def redis_warnings(records: list[logging.LogRecord], text: str) -> list[str]:
@@ -138,6 +147,7 @@ def test_each_origin_and_key_has_its_own_digest_and_none_shows_the_key() -> None
     }
     assert len(names) == 3
     assert all(KEY_NAME.fullmatch(name) and key_free(name) for name in names)
+    assert all(not name.endswith(":clients") for name in names)
     assert bind(url).key == bind(url).key  # every process computes the same name
 
 
@@ -165,8 +175,9 @@ def test_a_hold_off_voids_every_process_s_booked_slots(
     assert rebooked.epoch != tickets[-1].epoch
     assert rebooked.wait >= 0.9
     assert newcomer.reserve().wait >= 0.9
-    (key,) = inspect.keys("*")
+    key = state_key(inspect)
     assert float(inspect.hget(key, "rate")) == pytest.approx(7.0)  # 10/s lowered by 0.7
+    assert inspect.zcard(key + ":clients") == 3  # who shares the key: random ids
 
 
 def test_successes_are_reported_with_the_next_booking(
@@ -176,7 +187,7 @@ def test_successes_are_reported_with_the_next_booking(
     limiter.hold_off(0.01)  # 10/s becomes 7/s
     for _ in range(10):
         limiter.succeeded()  # no Redis call: counted here
-    (key,) = inspect.keys("*")
+    key = state_key(inspect)
     assert float(inspect.hget(key, "rate")) == pytest.approx(7.0)
     limiter.reserve()
     assert float(inspect.hget(key, "rate")) == pytest.approx(8.0)  # 1 % of 10/s per success
@@ -198,6 +209,19 @@ async def test_the_async_twins_share_the_bucket_with_sync_callers(
     finally:
         await async_side.aclose()
         sync_side.close()
+
+
+def test_when_redis_goes_away_each_client_keeps_to_its_share(redis_server: RedisServer) -> None:
+    first, second = bind(redis_server.url), bind(redis_server.url)
+    second.reserve()
+    first.reserve()  # has seen Redis count two clients sharing the key's 10/s
+    redis_server.kill()
+    fallback = [first.reserve().wait for _ in range(3)]
+    assert first.local.max_rate == pytest.approx(5.0)
+    # Paced at 5/s from now, with no burst: the server's bucket was being used up together.
+    assert fallback == pytest.approx([0.0, 0.2, 0.4], abs=0.05)
+    first.close()
+    second.close()
 
 
 # -- through the clients: the key, the environment, failures ------------------------------------
@@ -233,7 +257,12 @@ def test_the_api_key_never_reaches_redis(
     assert all(KEY_NAME.fullmatch(name) for name in names)
     for name in names:
         assert key_free(name)
-        assert key_free(repr(inspect.hgetall(name)))
+        if name.endswith(":clients"):
+            members = inspect.zrange(name, 0, -1)
+            assert len(members) == 2  # the sync client and the async one
+            assert all(re.fullmatch(r"[0-9a-f]{16}", member) for member in members)
+        else:
+            assert key_free(repr(inspect.hgetall(name)))
     assert all(key_free(r.getMessage()) for r in caplog.records)
 
 
@@ -243,7 +272,7 @@ def test_the_environment_variable_shares_the_limit(
     monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_URL", redis_server.url)
     with FakeCortex(api_key=API_KEY) as fake, fake.client() as client:
         client.queries.run("tag = 'payments'")
-    assert [KEY_NAME.fullmatch(name) is not None for name in inspect.keys("*")] == [True]
+    assert KEY_NAME.fullmatch(state_key(inspect))
 
 
 def test_the_command_line_shares_the_limit_through_the_environment(
@@ -256,7 +285,7 @@ def test_the_command_line_shares_the_limit_through_the_environment(
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
         assert job.job_id in done.stdout
-        assert [KEY_NAME.fullmatch(name) is not None for name in inspect.keys("*")] == [True]
+        assert KEY_NAME.fullmatch(state_key(inspect))
         env["CORTEX_RATE_LIMIT_REDIS_URL"] = "localhost:6379"  # no scheme
         refused = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert refused.returncode == 2
@@ -328,8 +357,7 @@ def test_state_that_is_not_ours_falls_back_instead_of_failing_calls(
         Cortex(api_key=API_KEY, base_url=fake.url, rate_limiter=limiter) as client,
     ):
         job = client.queries.run("tag = 'payments'")
-        (name,) = inspect.keys("*")
-        inspect.set(name, "something else's string")  # WRONGTYPE for the script
+        inspect.set(state_key(inspect), "something else's string")  # WRONGTYPE for the script
         for _ in range(5):
             client.queries.get(job.job_id)
     (warning,) = redis_warnings(caplog.records, "failed")
@@ -439,9 +467,11 @@ def test_a_fleet_sharing_redis_stays_under_the_limit_that_separate_limiters_exce
 ) -> None:
     """4 clients (standing for 4 processes) x 4 threads, one key, a 10 req/s server, each
     client told the key's limit: alone, each sends its 10/s and the fleet meets 429s; through
-    Redis they share 10/s."""
+    Redis they share 10/s; when Redis dies, each keeps to a quarter and no call fails."""
 
-    def run(rate_limiter: RedisLimiter | None) -> tuple[float, float]:
+    def run(rate_limiter: RedisLimiter | None, *, kill: bool = False) -> tuple[float, float]:
+        """Goodput and 429 share of 6 s of traffic (with `kill`: of the 5 s after the kill)."""
+        errors: list[CortexError] = []
         with FakeCortex(api_key=API_KEY, job_seconds=3600, rate_limit=10) as fake:
             clients = [
                 Cortex(
@@ -453,31 +483,49 @@ def test_a_fleet_sharing_redis_stays_under_the_limit_that_separate_limiters_exce
                 for _ in range(4)
             ]
             job = clients[0].queries.run("tag = 'payments'")
-            fake.reset_counters()
-            end = time.monotonic() + 6
+            stop = threading.Event()
             successes = [0]
 
             def worker(client: Cortex) -> None:
-                while time.monotonic() < end:
-                    client.queries.get(job.job_id)
+                while not stop.is_set():
+                    try:
+                        client.queries.get(job.job_id)
+                    except CortexError as exc:  # pragma: no cover - asserted below
+                        errors.append(exc)
                     successes[0] += 1
 
             threads = [threading.Thread(target=worker, args=(c,)) for c in clients * 4]
             for thread in threads:
                 thread.start()
+            if kill:
+                deadline = time.monotonic() + 30
+                while successes[0] < 30:  # every client has booked through Redis by now
+                    assert time.monotonic() < deadline, "the fleet made no progress"
+                    time.sleep(0.05)
+                redis_server.kill()
+            fake.reset_counters()
+            counted_from = successes[0]
+            seconds = 5 if kill else 6
+            stop.wait(seconds)
+            counted = successes[0] - counted_from
+            counters = fake.counters
+            stop.set()
             for thread in threads:
                 thread.join()
             for client in clients:
                 client.close()
-            counters = fake.counters
+        assert errors == []
         attempts = sum(counters.responses_by_status.values())
-        return successes[0] / 6 / 10, counters.rate_limited / attempts
+        return counted / seconds / 10, counters.rate_limited / attempts
 
     shared_goodput, shared_429 = run(RedisLimiter(url=redis_server.url))
     _, alone_429 = run(None)
     assert shared_goodput >= 0.8
     assert shared_429 <= 0.1
     assert alone_429 >= max(0.15, 3 * shared_429)
+    fallback_goodput, fallback_429 = run(RedisLimiter(url=redis_server.url), kill=True)
+    assert fallback_goodput >= 0.6
+    assert fallback_429 <= max(0.1, alone_429 / 3)
 
 
 class Monitor:

@@ -96,6 +96,7 @@ class RateLimiter:
         if not requests_per_minute > 0:
             raise ValueError(f"requests_per_minute must be positive, got {requests_per_minute!r}")
         self.max_rate = requests_per_minute / 60.0
+        self._full_rate = self.max_rate  # as configured; max_rate may be a share of it
         self.rate = self.max_rate
         self.burst = burst if burst is not None else max(1.0, self.max_rate)
         self.burst_window = self.burst / self.max_rate  # seconds of traffic that may go at once
@@ -164,6 +165,20 @@ class RateLimiter:
             self._recent.append(now)
             while self._recent[0] < now - 1.0:
                 self._recent.popleft()
+
+    def take_share(self, fraction: float, rate: float) -> None:
+        """Keep to `fraction` of the configured maximum from now on, starting at `fraction` of
+        `rate` (requests/s), with no burst saved up: this process's part of a fleet whose shared
+        limiter became unreachable, while the server's bucket is likely empty."""
+        with self._lock:
+            self.max_rate = self._full_rate * fraction
+            self._recovery = self.tuning.recovery * self.max_rate
+            self._min_rate = self.tuning.min_fraction * self.max_rate
+            self.rate = max(self._min_rate, min(self.max_rate, rate * fraction))
+            self._last_limited = self.rate
+            interval = 1.0 / self.rate
+            burst = max(1.0, self.rate * self.burst_window)
+            self._tat = max(self._tat, self._clock() + (burst - 1.0) * interval)
 
     async def areserve(self, previous: Ticket | None = None) -> Ticket:
         return self.reserve(previous)

@@ -60,7 +60,7 @@ class RedisLimiter:
       default 0.25. A slower Redis counts as down: the client limits itself meanwhile.
     - `retry_interval`: while Redis is down, how often one caller asks it again (default 5 s).
     - `prefix`: of the Redis keys (default `cortex-sdk:rate-limit`), followed by a digest of the
-      base URL and API key; the key itself never reaches Redis.
+      base URL and API key (`{digest}` and `{digest}:clients`); the key never reaches Redis.
     - `max_connections`: the Redis pool's size per client (default 32); callers beyond it queue.
 
     One instance may serve several clients: each gets its own bucket (per base URL and key) and
@@ -103,8 +103,9 @@ class RedisLimiter:
         from ._shared_limiter import SharedRateLimiter  # noqa: PLC0415
 
         digest = hashlib.sha256(f"{origin}\n{api_key}".encode()).hexdigest()[:32]
+        # The braces make it a Redis Cluster hash tag: the key's two entries share one slot.
         return SharedRateLimiter(
-            self, key=f"{self.prefix}:{digest}", requests_per_minute=requests_per_minute
+            self, key=f"{self.prefix}:{{{digest}}}", requests_per_minute=requests_per_minute
         )
 
 

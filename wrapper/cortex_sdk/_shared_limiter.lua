@@ -6,12 +6,15 @@
 -- on Redis's clock so that hosts whose clocks disagree still share one schedule.
 --
 -- KEYS[1]  the key's state (a hash; its name is a digest, never the API key)
+-- KEYS[2]  the clients seen lately (a sorted set of random ids, scored by last call)
 -- ARGV     1 op: 'reserve' or 'hold'
 --          2 max_rate (requests/s)   3 burst_window (s)   4 decrease   5 recovery (requests/s)
 --          6 caution   7 probe   8 min_rate (requests/s)   9 ttl (ms, idle state expires)
 --          10 successes this process saw since its last call
 --          11 reserve: epoch of the ticket slept on (-1: none)   hold: seconds of quiet
--- Returns  {wait seconds as a string (Lua numbers come back truncated to integers), epoch}
+--          12 this client's id   13 how long a client counts as active (s)
+-- Returns  {wait seconds, epoch, the fleet's rate, active clients}; numbers that may have a
+--          fraction as strings (Lua numbers come back truncated to integers)
 
 local key = KEYS[1]
 local op = ARGV[1]
@@ -25,6 +28,8 @@ local min_rate = tonumber(ARGV[8])
 local ttl = tonumber(ARGV[9])
 local successes = tonumber(ARGV[10])
 local arg = tonumber(ARGV[11])
+local client = ARGV[12]
+local active = tonumber(ARGV[13])
 
 -- Seconds on Redis's clock, from a recent origin so that a double keeps microseconds.
 local clock = redis.call('TIME')
@@ -85,4 +90,10 @@ local function num(x) return string.format('%.17g', x) end
 redis.call('HSET', key, 'rate', num(rate), 'tat', num(tat), 'hold', num(hold), 'epoch', epoch,
   'limited', num(limited), 'win', win, 'cur', cur, 'prev', num(prev))
 redis.call('PEXPIRE', key, math.floor(ttl + math.max(0, hold - now, tat - now) * 1000))
-return {string.format('%.6f', wait), epoch}
+
+-- Who shares the key: if Redis goes away, each client keeps to its share of the rate.
+local clients = KEYS[2]
+redis.call('ZADD', clients, now, client)
+redis.call('ZREMRANGEBYSCORE', clients, '-inf', now - active)
+redis.call('PEXPIRE', clients, ttl)
+return {string.format('%.6f', wait), epoch, num(rate), redis.call('ZCARD', clients)}

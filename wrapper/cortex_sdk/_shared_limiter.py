@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import logging
+import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ logger = logging.getLogger("cortex_sdk")
 STATE_TTL_MS = 10 * 60 * 1000
 # A longer wait is no answer the script gives: the reply is corrupt, so the step failed.
 _MAX_WAIT = 3600.0
+# A client that booked within this many seconds counts as sharing the key (for the fallback).
+ACTIVE_SECONDS = 10
 # What a failed step raises: Redis's errors, socket errors and timeouts (TimeoutError is an
 # OSError), and a reply that cannot be read.
 _FAILURES = (redis.RedisError, OSError, ValueError, TypeError)
@@ -60,6 +63,8 @@ class SharedRateLimiter:
     def __init__(self, config: RedisLimiter, *, key: str, requests_per_minute: float) -> None:
         self.config = config
         self.key = key
+        self._keys = [key, f"{key}:clients"]
+        self._id = secrets.token_hex(8)  # names this client among those sharing the key
         self.local = RateLimiter(requests_per_minute)
         tuning = self.local.tuning
         rate = self.local.max_rate
@@ -78,6 +83,7 @@ class SharedRateLimiter:
         self._down = False  # in an outage: the local limiter decides
         self._probing = False  # one caller is asking Redis whether it is back
         self._retry_at = 0.0
+        self._fleet: tuple[float, int] | None = None  # the shared rate and clients, last seen
         # A step waits for a pooled connection, connects and reads, each within `timeout`; the
         # async twins also enforce the sum themselves, whatever the redis-py version does.
         self._step_bound = 3 * config.timeout
@@ -124,7 +130,7 @@ class SharedRateLimiter:
             return self.local.reserve(_local(previous))
         probe, args = step
         try:
-            ticket = _ticket(self._sync_script(keys=[self.key], args=args))
+            ticket = self._read(self._sync_script(keys=self._keys, args=args))
         except _FAILURES as exc:
             self._failed(exc, probe)
             return self.local.reserve(None)
@@ -138,7 +144,7 @@ class SharedRateLimiter:
         probe, args = step
         try:
             with anyio.fail_after(self._step_bound):
-                ticket = _ticket(await self._async_script(keys=[self.key], args=args))
+                ticket = self._read(await self._async_script(keys=self._keys, args=args))
         except _FAILURES as exc:
             self._failed(exc, probe)
             return self.local.reserve(None)
@@ -152,7 +158,7 @@ class SharedRateLimiter:
             return
         probe, args = step
         try:
-            _ticket(self._sync_script(keys=[self.key], args=args))
+            self._read(self._sync_script(keys=self._keys, args=args))
         except _FAILURES as exc:
             self._failed(exc, probe)
             return
@@ -166,7 +172,7 @@ class SharedRateLimiter:
         probe, args = step
         try:
             with anyio.fail_after(self._step_bound):
-                _ticket(await self._async_script(keys=[self.key], args=args))
+                self._read(await self._async_script(keys=self._keys, args=args))
         except _FAILURES as exc:
             self._failed(exc, probe)
             return
@@ -201,7 +207,19 @@ class SharedRateLimiter:
                     return None
                 self._probing = probe = True
             successes, self._successes = self._successes, 0
-        return probe, [op, *self._fixed_args, successes, arg]
+        return probe, [op, *self._fixed_args, successes, arg, self._id, ACTIVE_SECONDS]
+
+    def _read(self, reply: Any) -> Ticket:
+        """The script's `{wait, epoch, rate, clients}`; anything else raises ValueError."""
+        if not isinstance(reply, list) or len(reply) != 4:
+            raise ValueError(f"unexpected reply from the limiter script: {reply!r}")
+        wait, epoch, rate, clients = float(reply[0]), reply[1], float(reply[2]), reply[3]
+        integers = all(isinstance(n, int) and not isinstance(n, bool) for n in (epoch, clients))
+        if not (integers and 0.0 <= wait <= _MAX_WAIT and rate > 0 and clients >= 1):
+            raise ValueError(f"unexpected reply from the limiter script: {reply!r}")
+        with self._lock:
+            self._fleet = (rate, clients)
+        return Ticket(wait, epoch, shared=True)
 
     def _answered(self, probe: bool) -> None:
         # Only the probe ends an outage: a step sent before Redis failed may still succeed.
@@ -222,6 +240,12 @@ class SharedRateLimiter:
                 self._probing = False
             self._retry_at = time.monotonic() + self.config.retry_interval
             first, self._down = not self._down, True
+            fleet = self._fleet
+        if first and fleet is not None:
+            # Every client sharing the key falls back at once: each keeps to its part of the
+            # rate they shared, instead of all sending the key's whole limit.
+            rate, clients = fleet
+            self.local.take_share(1.0 / clients, rate)
         if first:
             logger.warning(
                 "rate limit: Redis at %s failed (%s: %s); this process limits itself alone "
@@ -241,14 +265,3 @@ def _script() -> str:
 def _local(previous: Ticket | None) -> Ticket | None:
     """A ticket the local limiter can confirm; not a Redis one (its epochs count Redis's)."""
     return previous if previous is not None and not previous.shared else None
-
-
-def _ticket(reply: Any) -> Ticket:
-    """Read the script's `{wait, epoch}`; anything else raises ValueError (a failed step)."""
-    if not isinstance(reply, list) or len(reply) != 2:
-        raise ValueError(f"unexpected reply from the limiter script: {reply!r}")
-    wait_text, epoch = reply
-    wait = float(wait_text)
-    if not (0.0 <= wait <= _MAX_WAIT) or isinstance(epoch, bool) or not isinstance(epoch, int):
-        raise ValueError(f"unexpected reply from the limiter script: {reply!r}")
-    return Ticket(wait, epoch, shared=True)
