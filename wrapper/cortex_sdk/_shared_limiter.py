@@ -7,9 +7,11 @@ slowly. That is `_limiter.py`'s arithmetic, run atomically in Redis (`_shared_li
 Redis's clock, so hosts whose clocks disagree still share one schedule.
 
 Redis is a helper, never a reason for a call to fail: each step is bounded by the settings'
-`timeout` with no retry; when Redis fails the client falls back to its in-process limiter (one
-warning per outage), lets one caller ask Redis again every `retry_interval`, and logs when it is
-back. The Redis key is a digest (see `RedisLimiter.bind`); the API key never reaches Redis.
+`timeout` (a broken pooled connection is retried once, a timeout never); when Redis fails the
+client falls back to its in-process limiter (one warning per outage), set to its share of the
+rate the fleet last had (Redis counts the clients that booked lately), lets one caller ask Redis
+again every `retry_interval`, and logs when it is back. The Redis keys are a digest (see
+`RedisLimiter.bind`); the API key never reaches Redis.
 """
 
 from __future__ import annotations
