@@ -127,58 +127,20 @@ class SharedRateLimiter:
     # -- the Limiter protocol: a sync and an async driver around the same steps ----------------
 
     def reserve(self, previous: Ticket | None = None) -> Ticket:
-        step = self._begin_reserve(previous)
-        if step is None:
-            return self.local.reserve(_local(previous))
-        probe, args = step
-        try:
-            ticket = self._read(self._sync_script(keys=self._keys, args=args))
-        except _FAILURES as exc:
-            self._failed(exc, probe)
-            return self.local.reserve(None)
-        self._answered(probe)
-        return ticket
+        ticket = self._step(self._begin_reserve(previous))
+        return ticket if ticket is not None else self.local.reserve(_local(previous))
 
     async def areserve(self, previous: Ticket | None = None) -> Ticket:
-        step = self._begin_reserve(previous)
-        if step is None:
-            return self.local.reserve(_local(previous))
-        probe, args = step
-        try:
-            with anyio.fail_after(self._step_bound):
-                ticket = self._read(await self._async_script(keys=self._keys, args=args))
-        except _FAILURES as exc:
-            self._failed(exc, probe)
-            return self.local.reserve(None)
-        self._answered(probe)
-        return ticket
+        ticket = await self._astep(self._begin_reserve(previous))
+        return ticket if ticket is not None else self.local.reserve(_local(previous))
 
     def hold_off(self, seconds: float) -> None:
         self.local.hold_off(seconds)  # this process at once, whatever Redis does
-        step = self._begin("hold", seconds)
-        if step is None:
-            return
-        probe, args = step
-        try:
-            self._read(self._sync_script(keys=self._keys, args=args))
-        except _FAILURES as exc:
-            self._failed(exc, probe)
-            return
-        self._answered(probe)
+        self._step(self._begin("hold", seconds))
 
     async def ahold_off(self, seconds: float) -> None:
         self.local.hold_off(seconds)
-        step = self._begin("hold", seconds)
-        if step is None:
-            return
-        probe, args = step
-        try:
-            with anyio.fail_after(self._step_bound):
-                self._read(await self._async_script(keys=self._keys, args=args))
-        except _FAILURES as exc:
-            self._failed(exc, probe)
-            return
-        self._answered(probe)
+        await self._astep(self._begin("hold", seconds))
 
     def succeeded(self) -> None:
         self.local.succeeded()
@@ -192,7 +154,34 @@ class SharedRateLimiter:
         await self._async.aclose()
         self._sync.close()
 
-    # -- the steps both drivers share ----------------------------------------------------------
+    # -- one Redis step, sync and async: None when it was not sent or failed ------------------
+
+    def _step(self, step: tuple[bool, list[Any]] | None) -> Ticket | None:
+        if step is None:
+            return None
+        probe, args = step
+        try:
+            ticket = self._read(self._sync_script(keys=self._keys, args=args))
+        except _FAILURES as exc:
+            self._failed(exc, probe)
+            return None
+        self._answered(probe)
+        return ticket
+
+    async def _astep(self, step: tuple[bool, list[Any]] | None) -> Ticket | None:
+        if step is None:
+            return None
+        probe, args = step
+        try:
+            with anyio.fail_after(self._step_bound):
+                ticket = self._read(await self._async_script(keys=self._keys, args=args))
+        except _FAILURES as exc:
+            self._failed(exc, probe)
+            return None
+        self._answered(probe)
+        return ticket
+
+    # -- what both drivers decide the same way -------------------------------------------------
 
     def _begin_reserve(self, previous: Ticket | None) -> tuple[bool, list[Any]] | None:
         if previous is not None and not previous.shared:
