@@ -364,6 +364,24 @@ def test_state_that_is_not_ours_falls_back_instead_of_failing_calls(
     assert "WRONGTYPE" in warning
 
 
+def test_any_error_out_of_the_redis_client_means_limiting_locally(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only Redis's own errors: redis-py lets a RuntimeError out when its event loop is gone."""
+    limiter = bind(redis_server.url)
+
+    def broken(**_: Any) -> None:
+        raise RuntimeError("Event loop is closed")
+
+    monkeypatch.setattr(limiter, "_sync_script", broken)
+    ticket = limiter.reserve()
+    assert not ticket.shared
+    assert ticket.wait == 0.0
+    (warning,) = redis_warnings(caplog.records, "failed")
+    assert "RuntimeError: Event loop is closed" in warning
+    limiter.close()
+
+
 def test_the_password_is_not_in_the_outage_warning(caplog: pytest.LogCaptureFixture) -> None:
     url = f"redis://user:s3cr3t-pw@127.0.0.1:{free_port()}/0"
     with FakeCortex(api_key=API_KEY) as fake:

@@ -50,9 +50,11 @@ STATE_TTL_MS = 10 * 60 * 1000
 _MAX_WAIT = 3600.0
 # A client that booked within this many seconds counts as sharing the key (for the fallback).
 ACTIVE_SECONDS = 10
-# What a failed step raises: Redis's errors, socket errors and timeouts (TimeoutError is an
-# OSError), and a reply that cannot be read.
-_FAILURES = (redis.RedisError, OSError, ValueError, TypeError)
+# What a failed step may raise: Redis's errors, socket errors and timeouts, a reply that cannot
+# be read, and whatever else redis-py lets out (a RuntimeError from an event loop it no longer
+# has, for one). Any of them means "limit in this process", never a failed call; cancellation
+# (a BaseException) still goes through.
+_FAILURES = Exception
 
 
 class SharedRateLimiter:
