@@ -194,13 +194,14 @@ Every server runs in its own process on 127.0.0.1.
   (`python -X importtime -c "import cortex_sdk"`) is spread over attrs and the attrs classes
   of the generated package, `_config`, `_version` (package metadata for the user agent),
   `_retry_after` (date parsing) and `_deadline_io`; none stands out enough for one fix.
-- Fleet: with `RedisLimiter` the four processes book from one schedule at the key's rate and
-  burst, which are exactly the server's: no margin. The server's bucket counts from the
+- Fleet: with `RedisLimiter` the four processes book from one schedule at the key's rate,
+  with a burst of one second's worth less one request. The server's bucket counts from the
   arrival of each request, which may come a little early against the schedule (the first
-  burst's requests open the connections and arrive late, the next ones do not), so now and
-  then a request finds less than a token, most often the 11th. That 429 holds the whole fleet
-  off for its 1 s Retry-After and lowers the rate to 7/s, which climbs back to 9/s in about
-  2 s, then a tenth as fast (`_shared_limiter.lua`): hence a goodput a little under 1.
+  burst's requests open the connections and arrive late, the next ones do not); the token left
+  spare absorbs that. With a burst of exactly the server's (before), a request found less than
+  a token in every run, most often the 11th: that 429 held the whole fleet off for its 1 s
+  Retry-After and lowered the rate to 7/s, which took seconds to climb back (goodput 0.95, one
+  429 in 223 requests; now about 1.0 and none).
   Per-process limiters send up to four times the limit (four bursts, then 40/s) until 429s
   have brought each process's rate down to about its share. When Redis is killed, each
   process's own limiter takes over at its share of the rate the fleet last had (Redis counts

@@ -34,8 +34,8 @@ def waits(limiter: RateLimiter, n: int) -> list[float]:
 
 
 def test_a_burst_then_the_rate() -> None:
-    limiter = RateLimiter(600, clock=FakeClock())  # 10/s, burst of one second: 10
-    assert waits(limiter, 13) == [0.0] * 10 + [0.1, 0.2, 0.3]
+    limiter = RateLimiter(600, clock=FakeClock())  # 10/s, burst of one second less one: 9
+    assert waits(limiter, 13) == [0.0] * 9 + [0.1, 0.2, 0.3, 0.4]
 
 
 def test_without_burst_requests_are_spaced() -> None:
@@ -46,11 +46,11 @@ def test_without_burst_requests_are_spaced() -> None:
 def test_a_quiet_spell_refills_the_burst() -> None:
     clock = FakeClock()
     limiter = RateLimiter(600, clock=clock)
-    waits(limiter, 10)
-    clock.now += 0.5
-    assert waits(limiter, 6) == [0.0] * 5 + [0.1]
+    waits(limiter, 10)  # the burst of 9, and one 0.1 s later
+    clock.now += 0.5  # 5 slots have freed up again; one of them is the one booked at 0.1 s
+    assert waits(limiter, 6) == [0.0] * 4 + [0.1, 0.2]
     clock.now += 60
-    assert waits(limiter, 10) == [0.0] * 10
+    assert waits(limiter, 10) == [0.0] * 9 + [0.1]
 
 
 def test_a_hold_off_makes_everyone_wait_and_voids_earlier_slots() -> None:
@@ -86,10 +86,10 @@ def test_the_burst_shrinks_with_the_rate() -> None:
     limiter = RateLimiter(600, clock=clock)
     limiter.hold_off(1.0)  # 10/s becomes 7/s
     got = waits(limiter, 9)
-    # When the hold-off ends 7 may go at once (one second at 7/s), not the 10 of full speed.
-    assert got[:7] == [1.0] * 7
-    assert got[7] == pytest.approx(1.0 + 1 / 7, abs=1e-6)
-    assert got[8] == pytest.approx(1.0 + 2 / 7, abs=1e-6)
+    # When the hold-off ends 6.3 may go at once (the default burst's 0.9 s at 7/s), not the 9 of
+    # full speed: 6 at once, the next 0.3 of a slot later, then one every 1/7 s.
+    assert got[:6] == [1.0] * 6
+    assert got[6:] == pytest.approx([1.0 + (n + 0.7) / 7 for n in range(3)], abs=1e-6)
 
 
 def test_the_rate_recovers_gradually_and_never_passes_the_maximum() -> None:

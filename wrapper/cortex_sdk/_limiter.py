@@ -67,8 +67,11 @@ class RateLimiter:
     """Adaptive GCRA limiter: at most `requests_per_minute`, less after 429s.
 
     - `burst`: how many requests may go at once at the full rate after a quiet spell (default:
-      one second's worth). It is a time window, so it shrinks with the rate: after a 429 the
-      callers that were waiting do not all rush in together when the hold-off ends.
+      one second's worth less one). It is a time window, so it shrinks with the rate: after a
+      429 the callers that were waiting do not all rush in together when the hold-off ends.
+      The one request less leaves a token spare in a server's bucket of one second's worth, so
+      a request that arrives a little early against the schedule (network jitter) still finds
+      one: at exactly the limit, every run of the fleet benchmark met one 429 and its hold-off.
     - After a 429 nobody sends before the hold-off ends, and the rate is multiplied by
       `decrease` (never below `min_fraction` of the maximum). 429s that arrive while a hold-off
       is on answer requests sent before it, so they lengthen it but do not lower the rate again:
@@ -98,7 +101,7 @@ class RateLimiter:
         self.max_rate = requests_per_minute / 60.0
         self._full_rate = self.max_rate  # as configured; max_rate may be a share of it
         self.rate = self.max_rate
-        self.burst = burst if burst is not None else max(1.0, self.max_rate)
+        self.burst = burst if burst is not None else max(1.0, self.max_rate - 1.0)
         self.burst_window = self.burst / self.max_rate  # seconds of traffic that may go at once
         self.tuning = tuning
         self._decrease = tuning.decrease
