@@ -348,6 +348,33 @@ async def test_a_silent_redis_costs_one_bounded_wait(
     assert len(redis_warnings(caplog.records, "failed")) == 1
 
 
+async def test_a_cancelled_probe_leaves_the_next_caller_free_to_probe(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The one caller allowed to ask a failed Redis whether it is back is cancelled mid-step:
+    the next caller after `retry_interval` must ask again, not limit locally for ever."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        limiter = RedisLimiter(url=url, timeout=0.3, retry_interval=0.01).bind(
+            api_key=API_KEY, origin=ORIGIN, requests_per_minute=600
+        )
+        try:
+            await limiter.areserve()  # times out: the outage begins
+            await anyio.sleep(0.02)
+            with anyio.move_on_after(0.05):
+                await limiter.areserve()  # the probe, cancelled while Redis stays silent
+            await anyio.sleep(0.02)
+            started = time.monotonic()
+            ticket = await limiter.areserve()  # probes again: waits for Redis's timeout
+            assert time.monotonic() - started >= 0.25
+            assert not ticket.shared
+        finally:
+            await limiter.aclose()
+    assert len(redis_warnings(caplog.records, "failed")) == 1
+
+
 def test_state_that_is_not_ours_falls_back_instead_of_failing_calls(
     redis_server: RedisServer, inspect: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:

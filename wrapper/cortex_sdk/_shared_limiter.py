@@ -167,6 +167,9 @@ class SharedRateLimiter:
         except _FAILURES as exc:
             self._failed(exc, probe)
             return None
+        except BaseException:
+            self._abandoned(probe)  # Ctrl-C: the next caller may probe
+            raise
         self._answered(probe)
         return ticket
 
@@ -180,6 +183,9 @@ class SharedRateLimiter:
         except _FAILURES as exc:
             self._failed(exc, probe)
             return None
+        except BaseException:
+            self._abandoned(probe)  # the task was cancelled: the next caller may probe
+            raise
         self._answered(probe)
         return ticket
 
@@ -226,6 +232,11 @@ class SharedRateLimiter:
                 "rate limit: Redis at %s is back; the limit is shared again",
                 redacted(self.config.url),
             )
+
+    def _abandoned(self, probe: bool) -> None:
+        if probe:
+            with self._lock:
+                self._probing = False
 
     def _failed(self, exc: BaseException, probe: bool) -> None:
         with self._lock:
