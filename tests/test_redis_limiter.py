@@ -7,6 +7,7 @@ processes: each has its own connections and its own in-process fallback, as a pr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ import pytest
 import redis
 from cortex_sdk import AsyncCortex, ConfigurationError, Cortex, CortexError, RedisLimiter
 from cortex_sdk.testing import FakeCortex, RedisServer, RedisServerError
-from harness import API_KEY, Api, Kind, key_free
+from harness import API_KEY, Api, Kind, closed_port, key_free
 
 REQUIRED = os.environ.get("CORTEX_REQUIRE_REDIS") == "1"
 ORIGIN = "https://api.example.test:443"
@@ -59,6 +60,15 @@ def bind(url: str, *, api_key: str = API_KEY, origin: str = ORIGIN, rpm: float =
     return RedisLimiter(url=url).bind(api_key=api_key, origin=origin, requests_per_minute=rpm)
 
 
+@contextlib.contextmanager
+def silent_redis() -> Iterator[str]:
+    """The URL of a "Redis" whose kernel accepts connections and that never reads or answers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+
+
 def state_key(inspect: redis.Redis) -> str:
     """The one bucket's hash (beside it: its clients)."""
     names = sorted(inspect.keys("*"))
@@ -77,13 +87,6 @@ def redis_warnings(records: list[logging.LogRecord], text: str) -> list[str]:
 
 def redis_back(records: list[logging.LogRecord]) -> list[str]:
     return [r.getMessage() for r in records if r.name == "cortex_sdk" and "is back" in str(r.msg)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -297,7 +300,7 @@ async def test_redis_down_falls_back_warns_once_and_recovers(
     kind: Kind, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="cortex_sdk")
-    port = free_port()  # nothing listens there yet
+    port = closed_port()  # nothing listens there yet
     limiter = RedisLimiter(url=f"redis://127.0.0.1:{port}/0", retry_interval=0.2)
     with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
         api = Api(kind, api_key=API_KEY, base_url=fake.url, rate_limiter=limiter)
@@ -326,10 +329,7 @@ async def test_a_silent_redis_costs_one_bounded_wait(
 ) -> None:
     """A Redis that accepts connections and never answers: each step gives up after `timeout`,
     then the client limits itself alone until `retry_interval` has passed."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(64)  # the kernel accepts; nobody ever reads or answers
-        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    with silent_redis() as url:
         limiter = RedisLimiter(url=url, timeout=0.2, retry_interval=60)
         with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
             api = Api(kind, api_key=API_KEY, base_url=fake.url, rate_limiter=limiter)
@@ -353,10 +353,7 @@ async def test_a_cancelled_probe_leaves_the_next_caller_free_to_probe(
 ) -> None:
     """The one caller allowed to ask a failed Redis whether it is back is cancelled mid-step:
     the next caller after `retry_interval` must ask again, not limit locally for ever."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(64)
-        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    with silent_redis() as url:
         limiter = RedisLimiter(url=url, timeout=0.3, retry_interval=0.01).bind(
             api_key=API_KEY, origin=ORIGIN, requests_per_minute=600
         )
@@ -410,7 +407,7 @@ def test_any_error_out_of_the_redis_client_means_limiting_locally(
 
 
 def test_the_password_is_not_in_the_outage_warning(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"redis://user:s3cr3t-pw@127.0.0.1:{free_port()}/0"
+    url = f"redis://user:s3cr3t-pw@127.0.0.1:{closed_port()}/0"
     with FakeCortex(api_key=API_KEY) as fake:
         limiter = RedisLimiter(url=url)
         with Cortex(api_key=API_KEY, base_url=fake.url, rate_limiter=limiter) as client:
