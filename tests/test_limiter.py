@@ -57,12 +57,14 @@ def test_a_hold_off_makes_everyone_wait_and_voids_earlier_slots() -> None:
     clock = FakeClock()
     limiter = RateLimiter(600, clock=clock)
     before = limiter.reserve()
-    assert limiter.valid(before)
+    assert limiter.reserve(before) == (0.0, before.epoch, False)  # still valid: confirmed
     limiter.hold_off(2.0)
-    assert not limiter.valid(before)
+    rebooked = limiter.reserve(before)  # voided by the hold-off: booked again, after it
+    assert rebooked.epoch != before.epoch
+    assert rebooked.wait == pytest.approx(2.0)
     assert limiter.hold_remaining() == pytest.approx(2.0)
     after = limiter.reserve()
-    assert limiter.valid(after)
+    assert limiter.reserve(after).wait == 0.0  # valid: confirmed
     assert after.wait == pytest.approx(2.0)
     clock.now += 2.5
     assert limiter.hold_remaining() == 0.0

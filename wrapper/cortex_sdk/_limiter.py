@@ -83,9 +83,9 @@ class RateLimiter:
       slowly keeps the rate under it for long spells instead of hitting it every few seconds,
       and a limit that has risen (another client sharing the key has left) is still found.
 
-    `reserve()` returns a ticket with the slot; a hold-off voids every slot booked before it
-    (`valid()` turns False) so that those callers book again after it instead of keeping slots
-    that no longer fit the lowered rate.
+    `reserve()` returns a ticket with the slot; a hold-off voids every slot booked before it, so
+    that `reserve(previous=ticket)` books those callers again after it instead of letting them
+    keep slots that no longer fit the lowered rate.
     """
 
     def __init__(
@@ -134,11 +134,6 @@ class RateLimiter:
             send_at = max(start, tat - (burst - 1.0) * interval)
             self._tat = tat + interval
             return Ticket(send_at - now, self._epoch)
-
-    def valid(self, ticket: Ticket) -> bool:
-        """False when a hold-off started after the ticket was booked: book again."""
-        with self._lock:
-            return ticket.epoch == self._epoch
 
     def hold_off(self, seconds: float) -> None:
         """A 429 asked for `seconds` of quiet: every caller waits, and the rate drops."""
