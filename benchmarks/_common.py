@@ -8,9 +8,13 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+import httpx
 
 API_KEY = "test-key"
 
@@ -51,6 +55,35 @@ def server(args: Sequence[str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class Counting(httpx.BaseTransport):
+    """httpx's transport, counting every attempt's status code (below any retry layer), and
+    with `by_second` also per whole second since `origin` (a time.monotonic() value)."""
+
+    def __init__(
+        self,
+        statuses: Counter[int],
+        limits: httpx.Limits,
+        by_second: Counter[tuple[int, int]] | None = None,
+    ) -> None:
+        self.inner = httpx.HTTPTransport(limits=limits)
+        self.statuses = statuses
+        self.by_second = by_second
+        self.origin = 0.0
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        with self.lock:
+            self.statuses[response.status_code] += 1
+            if self.by_second is not None:
+                second = int(time.monotonic() - self.origin)
+                self.by_second[(second, response.status_code)] += 1
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def fake(

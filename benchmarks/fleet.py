@@ -39,7 +39,7 @@ import httpx
 from cortex_sdk import Cortex, CortexError, QueryStatus, RedisLimiter
 from cortex_sdk.testing import RedisServer
 
-from ._common import API_KEY, check, emit, fake, quick_flag
+from ._common import API_KEY, Counting, check, emit, fake, quick_flag
 
 PROCESSES = 4
 THREADS = 8
@@ -48,28 +48,6 @@ TOLD_RPM = 600.0
 START_LEAD = 0.5  # seconds between the last worker's "ready" and their common start
 LIMITS = httpx.Limits(max_connections=THREADS, max_keepalive_connections=THREADS)
 RUNS = ("per_process", "redis", "redis_killed", "redis_default_rpm")
-
-
-class Counting(httpx.BaseTransport):
-    """httpx's transport, counting every attempt's status code per second of the run."""
-
-    def __init__(self, statuses: Counter[int], by_second: Counter[tuple[int, int]]) -> None:
-        self.inner = httpx.HTTPTransport(limits=LIMITS)
-        self.statuses = statuses
-        self.by_second = by_second
-        self.origin = 0.0  # the run's start, time.monotonic()
-        self.lock = threading.Lock()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
-        second = int(time.monotonic() - self.origin)
-        with self.lock:
-            self.statuses[response.status_code] += 1
-            self.by_second[(second, response.status_code)] += 1
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class RedisWarnings(logging.Handler):
@@ -97,7 +75,7 @@ def worker(config: dict[str, Any]) -> dict[str, Any]:
     sdk_logger = logging.getLogger("cortex_sdk")
     sdk_logger.addHandler(warnings)
     sdk_logger.setLevel(logging.WARNING)
-    counting = Counting(statuses, by_second)
+    counting = Counting(statuses, LIMITS, by_second)
     options: dict[str, Any] = {}
     if config["rpm"] is not None:
         options["requests_per_minute"] = config["rpm"]

@@ -30,30 +30,12 @@ import httpx
 from cortex_sdk import AsyncCortex, Cortex, CortexError, QueryStatus
 from httpx_retries import Retry, RetryTransport
 
-from ._common import API_KEY, check, emit, fake, quick_flag
+from ._common import API_KEY, Counting, check, emit, fake, quick_flag
 
 WORKERS = 16
 LIMIT = 10.0
 PLAIN_PAUSE = 1.0
 LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=20)
-
-
-class Counting(httpx.BaseTransport):
-    """httpx's transport, counting every attempt's status code."""
-
-    def __init__(self, statuses: Counter[int]) -> None:
-        self.inner = httpx.HTTPTransport(limits=LIMITS)
-        self.statuses = statuses
-        self.lock = threading.Lock()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
-        with self.lock:
-            self.statuses[response.status_code] += 1
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class AsyncCounting(httpx.AsyncBaseTransport):
@@ -79,7 +61,7 @@ def run_threads(kind: str, url: str, job_id: str, seconds: float) -> dict[str, A
     outcome: Counter[str] = Counter()
     lock = threading.Lock()
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    counting = Counting(statuses)
+    counting = Counting(statuses, LIMITS)
     if kind.startswith("sdk"):
         http = httpx.Client(transport=counting)
         rpm = {"requests_per_minute": 600} if kind == "sdk_told" else {}
