@@ -83,7 +83,8 @@ class Call:
         self.request = request
         self.deadline = deadline
         self.retries = 0
-        self._hold: tuple[httpx.Response, float | None] | None = None  # see hold_for()
+        # _rate_limit_delay()'s answer for the last 429: (response, seconds or None, advised)
+        self._hold: tuple[httpx.Response, float | None, bool] | None = None
         self._method = request.method.upper()
         self._base_timeout = dict(request.extensions.get("timeout", {}))
 
@@ -134,15 +135,7 @@ class Call:
     def hold_for(self, response: httpx.Response) -> float | None:
         """For a 429 this client may sleep through, the seconds every caller sharing the limit
         must hold off (the transport tells the limiter, which may be I/O); else None."""
-        if response.status_code != 429:
-            return None
-        if self._hold is None or self._hold[0] is not response:
-            advised = retry_after_seconds(response)
-            if advised is not None and advised > self.policy.max_retry_after:
-                self._hold = (response, None)  # longer than we may sleep: after_response raises
-            else:
-                self._hold = (response, advised if advised is not None else self._backoff())
-        return self._hold[1]
+        return self._rate_limit_delay(response)[0] if response.status_code == 429 else None
 
     def after_response(self, response: httpx.Response) -> float | None:
         """None: hand the response back. A number: retry after sleeping that long. Or raise."""
@@ -186,11 +179,24 @@ class Call:
     # -- helpers ----------------------------------------------------------------------------
 
     def _after_rate_limit(self, response: httpx.Response, error: CortexError) -> float:
-        delay = self.hold_for(response)
+        delay, advised = self._rate_limit_delay(response)
         if delay is None:
             raise error  # longer than we may sleep: the caller decides (error.retry_after)
-        source = "Retry-After" if retry_after_seconds(response) is not None else "backoff"
+        source = "Retry-After" if advised else "backoff"
         return self._retry_or_raise(error, delay, f"answered 429 ({source})")
+
+    def _rate_limit_delay(self, response: httpx.Response) -> tuple[float | None, bool]:
+        """The 429's delay (None: longer than we may sleep) and whether the server set it;
+        worked out once per response, since the backoff is random and two steps ask."""
+        if self._hold is None or self._hold[0] is not response:
+            advised = retry_after_seconds(response)
+            if advised is None:
+                self._hold = (response, self._backoff(), False)
+            elif advised > self.policy.max_retry_after:
+                self._hold = (response, None, True)
+            else:
+                self._hold = (response, advised, True)
+        return self._hold[1], self._hold[2]
 
     def _retry_or_raise(self, error: CortexError, delay: float, reason: str) -> float:
         if self.retries >= self.policy.max_retries:
