@@ -7,13 +7,13 @@ that variable these tests are not collected (the normal `tests` session does not
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import closed_port
 
 PRISM = os.environ.get("CORTEX_PRISM")
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -30,17 +30,11 @@ class Prism:
         return self.log.read_text(errors="replace").splitlines()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
     """Prism in dynamic mode (-d): every answer is generated anew from the spec's schemas."""
     assert PRISM
-    port = _free_port()
+    port = closed_port()
     log = tmp_path_factory.mktemp("prism") / "prism.log"
     command = [PRISM, "mock", "-d", "-h", "127.0.0.1", "-p", str(port), str(SPEC)]
     with log.open("w") as out:
