@@ -120,12 +120,6 @@ class SharedRateLimiter:
     def __repr__(self) -> str:
         return f"SharedRateLimiter(url={redacted(self.config.url)!r}, key={self.key!r})"
 
-    @property
-    def shared(self) -> bool:
-        """False during a Redis outage, while this process limits itself alone."""
-        with self._lock:
-            return not self._down
-
     # -- the Limiter protocol: a sync and an async driver around the same steps ----------------
 
     def reserve(self, previous: Ticket | None = None) -> Ticket:
