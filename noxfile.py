@@ -189,7 +189,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the wrapper and on the generated package."""
     session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    session.run("mypy", "--strict", "wrapper/cortex_sdk", "generated/cortex_api_client")
+    session.run("mypy", "--strict", "wrapper/cortexio_sdk", "generated/cortex_api_client")
 
 
 @nox.session(python=TEST_PYTHONS)
@@ -243,15 +243,15 @@ def _install_redis_server(session: nox.Session) -> None:
 # Run in a venv holding only the wheel: both packages import, the core pulls in no Redis client,
 # and asking for the Redis limiter without its extra is a clear error, not an ImportError.
 _CORE_INSTALL_CHECK = """
-import importlib.util, cortex_sdk, cortex_api_client
+import importlib.util, cortexio_sdk, cortex_api_client
 assert importlib.util.find_spec("redis") is None, "the core install pulled in redis"
 try:
-    cortex_sdk.RedisLimiter(url="redis://127.0.0.1:6379/0")
-except cortex_sdk.ConfigurationError as exc:
-    assert "cortex-sdk[redis]" in str(exc), exc
+    cortexio_sdk.RedisLimiter(url="redis://127.0.0.1:6379/0")
+except cortexio_sdk.ConfigurationError as exc:
+    assert "cortexio-sdk[redis]" in str(exc), exc
 else:
     raise AssertionError("RedisLimiter without the redis extra did not raise")
-print("imported", cortex_sdk.__version__, "without redis")
+print("imported", cortexio_sdk.__version__, "without redis")
 """
 
 
@@ -262,12 +262,12 @@ def build(session: nox.Session) -> None:
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.run("python", "-m", "build", "--outdir", str(dist))
-    (wheel,) = dist.glob("cortex_sdk-*.whl")
+    (wheel,) = dist.glob("cortexio_sdk-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     required = [
-        "cortex_sdk/__init__.py",
-        "cortex_sdk/py.typed",
-        "cortex_sdk/_shared_limiter.lua",
+        "cortexio_sdk/__init__.py",
+        "cortexio_sdk/py.typed",
+        "cortexio_sdk/_shared_limiter.lua",
         "cortex_api_client/__init__.py",
         "cortex_api_client/py.typed",
         "cortex_api_client/api/queries/get_query_results.py",

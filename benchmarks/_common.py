@@ -89,8 +89,8 @@ class Counting(httpx.BaseTransport):
 def fake(
     *, job_seconds: float, rate_limit: str | None = None, burst: int | None = None
 ) -> contextlib.AbstractContextManager[str]:
-    """The fake Cortex (`python -m cortex_sdk.testing`) in its own process."""
-    args = ["-m", "cortex_sdk.testing", "--port", "0", "--quiet"]
+    """The fake Cortex (`python -m cortexio_sdk.testing`) in its own process."""
+    args = ["-m", "cortexio_sdk.testing", "--port", "0", "--quiet"]
     args += ["--api-key", API_KEY, "--job-seconds", str(job_seconds)]
     if rate_limit is not None:
         args += ["--rate-limit", rate_limit]

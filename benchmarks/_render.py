@@ -71,7 +71,7 @@ def render(results: dict[str, Any], *, quick: bool, machine: str, total: float) 
     )
     rows.append(
         f"| 6 import time | `import httpx`: {imports['httpx_s'] * 1000:.0f} ms "
-        f"| `import cortex_sdk`: {imports['cortex_sdk_s'] * 1000:.0f} ms "
+        f"| `import cortexio_sdk`: {imports['cortexio_sdk_s'] * 1000:.0f} ms "
         f"| **{imports['ratio']:.2f}x** (median of {imports['runs']}) | (none set) | - |"
     )
     shared, alone, found = (
@@ -99,7 +99,7 @@ def render(results: dict[str, Any], *, quick: bool, machine: str, total: float) 
     )
     table = "\n".join(
         [
-            "| figure | anchor (same run) | cortex-sdk | ratio | target | |",
+            "| figure | anchor (same run) | cortexio-sdk | ratio | target | |",
             "|---|---|---|---|---|---|",
             *rows,
         ]
@@ -134,7 +134,7 @@ Every server runs in its own process on 127.0.0.1.
    GETs. The anchor is a loop that polls every 2 s (Cortex's own CLI). Each length L runs as four
    jobs of L+0.25, L+0.75, L+1.25 and L+1.75 s, so that the 2 s poller's phase averages out
    (otherwise a job of exactly 20 s is seen within milliseconds by luck); figures are means.
-4. **Rate-limit goodput**: `python -m cortex_sdk.testing --rate-limit 10/s --burst 10`; 16
+4. **Rate-limit goodput**: `python -m cortexio_sdk.testing --rate-limit 10/s --burst 10`; 16
    threads (or asyncio tasks) share one client and GET a job's state for the run's duration.
    Goodput is successful calls per second over the limit; the 429 share counts every HTTP
    attempt, below all retry layers. The SDK runs with its defaults, not knowing the server's
@@ -145,17 +145,17 @@ Every server runs in its own process on 127.0.0.1.
 5. **Scale**: 1,000 jobs of 2 s started through one `AsyncCortex`, then 1,000 concurrent
    `wait()`s on them. Over: the last wait's return minus the last job's end. Memory: peak
    resident size of the process above its size before the waits.
-6. **Import time**: `import cortex_sdk` and `import httpx`, each in a fresh interpreter, timed
+6. **Import time**: `import cortexio_sdk` and `import httpx`, each in a fresh interpreter, timed
    inside it; median of alternating runs.
 7. **Fleet**: the fake Cortex at `--rate-limit 10/s --burst 10` and a throwaway redis-server
-   (`cortex_sdk.testing.RedisServer`), both fresh for each run; 4 worker processes, each with
+   (`cortexio_sdk.testing.RedisServer`), both fresh for each run; 4 worker processes, each with
    one `Cortex(requests_per_minute=600)` shared by 8 threads that GET a job's state in a loop,
    start together at an agreed wall-clock time (after their imports). Per-process limiters: no
    `rate_limiter`, so each process keeps to the key's limit alone. `RedisLimiter`: every client
    books in one bucket on the redis-server; "not told the limit" is the same with the SDK's
    default 1,000/min. Redis killed: as `RedisLimiter`, with redis-server killed (SIGKILL) at
    the run's middle and left down; before and after are the two halves of that run. Goodput
-   and 429 share as in 4, summed over the processes; warnings are the "cortex_sdk" logger's
+   and 429 share as in 4, summed over the processes; warnings are the "cortexio_sdk" logger's
    records mentioning Redis, per process. The runs go one after another.
 
 ## Why the figures are what they are
@@ -190,8 +190,8 @@ Every server runs in its own process on 127.0.0.1.
   falls a few hundredths short, that is the price of sending far fewer 429s.
 - Scale: 1,000 waits share one connection pool of 20; the time over is the pool working through
   the burst of polls at the jobs' end against a server that answers from Python threads.
-- Import time: `import cortex_sdk` imports httpx itself, so the ratio is at least 1; the rest
-  (`python -X importtime -c "import cortex_sdk"`) is spread over attrs and the attrs classes
+- Import time: `import cortexio_sdk` imports httpx itself, so the ratio is at least 1; the rest
+  (`python -X importtime -c "import cortexio_sdk"`) is spread over attrs and the attrs classes
   of the generated package, `_config`, `_version` (package metadata for the user agent),
   `_retry_after` (date parsing) and `_deadline_io`; none stands out enough for one fix.
 - Fleet: with `RedisLimiter` the four processes book from one schedule at the key's rate,

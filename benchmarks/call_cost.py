@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import httpx
-from cortex_sdk import AsyncCortex, Cortex, QueryStatus
+from cortexio_sdk import AsyncCortex, Cortex, QueryStatus
 
 from ._common import API_KEY, check, emit, quick_flag, server
 

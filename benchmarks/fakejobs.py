@@ -1,6 +1,6 @@
 """The fake Cortex in its own process, with jobs of given lengths: one query per length.
 
-`python -m cortex_sdk.testing` gives every job the same length; the polling and scale figures
+`python -m cortexio_sdk.testing` gives every job the same length; the polling and scale figures
 need several at once, so this process starts the same `FakeCortex` and tells it, per query,
 how long jobs on it run (`faults.on_query`). Prints CORTEX_BASE_URL=... and serves until killed.
 
@@ -13,7 +13,7 @@ import argparse
 import signal
 import threading
 
-from cortex_sdk.testing import FakeCortex
+from cortexio_sdk.testing import FakeCortex
 
 from ._common import API_KEY
 

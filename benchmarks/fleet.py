@@ -1,8 +1,8 @@
 """Figure 7, fleet: 4 processes x 8 threads sharing one key against a 10 req/s server.
 
-The fake Cortex runs as `python -m cortex_sdk.testing --rate-limit 10/s --burst 10` (a token
+The fake Cortex runs as `python -m cortexio_sdk.testing --rate-limit 10/s --burst 10` (a token
 bucket; over it, 429 with a whole-second Retry-After), and a throwaway redis-server
-(`cortex_sdk.testing.RedisServer`) beside it; both are fresh for each run, so every run starts
+(`cortexio_sdk.testing.RedisServer`) beside it; both are fresh for each run, so every run starts
 with a full bucket and an empty Redis. Four worker processes each build one `Cortex` client told
 the key's limit (`requests_per_minute=600`) and share it among 8 threads that GET one job's state
 in a loop; the processes start their loops at one agreed wall-clock moment, after their imports.
@@ -20,7 +20,7 @@ Goodput is successful calls per second over the run divided by the limit (10/s; 
 initial burst lets it pass 1.0 slightly on a short run); the 429 share is the share of all HTTP
 attempts answered 429, counted below the SDK's retries by a transport wrapping httpx's own.
 A success counts when it ends within the run; a failed call counts whenever it ends (one still
-retrying at the end may fail after it). Warnings are the records of the "cortex_sdk" logger at
+retrying at the end may fail after it). Warnings are the records of the "cortexio_sdk" logger at
 WARNING or above that mention Redis.
 """
 
@@ -36,8 +36,8 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from cortex_sdk import Cortex, CortexError, QueryStatus, RedisLimiter
-from cortex_sdk.testing import RedisServer
+from cortexio_sdk import Cortex, CortexError, QueryStatus, RedisLimiter
+from cortexio_sdk.testing import RedisServer
 
 from ._common import API_KEY, Counting, check, emit, fake, quick_flag
 
@@ -72,7 +72,7 @@ def worker(config: dict[str, Any]) -> dict[str, Any]:
     failed: Counter[str] = Counter()
     lock = threading.Lock()
     warnings = RedisWarnings()
-    sdk_logger = logging.getLogger("cortex_sdk")
+    sdk_logger = logging.getLogger("cortexio_sdk")
     sdk_logger.addHandler(warnings)
     sdk_logger.setLevel(logging.WARNING)
     counting = Counting(statuses, LIMITS, by_second)

@@ -1,6 +1,6 @@
 """Figure 4, rate-limit goodput: 16 workers sharing one client against a 10 req/s server.
 
-The fake Cortex runs as `python -m cortex_sdk.testing --rate-limit 10/s --burst 10` (a token
+The fake Cortex runs as `python -m cortexio_sdk.testing --rate-limit 10/s --burst 10` (a token
 bucket; over it, 429 with a whole-second Retry-After). 16 workers (threads, or asyncio tasks)
 GET one job's state in a loop through one shared client for the run's duration. Compared:
 
@@ -27,7 +27,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from cortex_sdk import AsyncCortex, Cortex, CortexError, QueryStatus
+from cortexio_sdk import AsyncCortex, Cortex, CortexError, QueryStatus
 from httpx_retries import Retry, RetryTransport
 
 from ._common import API_KEY, Counting, check, emit, fake, quick_flag

@@ -1,4 +1,4 @@
-"""Figure 6, import time: `import cortex_sdk` against `import httpx`, each in a fresh interpreter.
+"""Figure 6, import time: `import cortexio_sdk` against `import httpx`, each in a fresh interpreter.
 
 Each is timed inside a new `python -c` process (perf_counter around the import), several runs
 alternating, and the median counts; the interpreter's own start-up is left out.
@@ -24,7 +24,7 @@ def once(module: str) -> float:
 
 def main() -> None:
     runs = 3 if quick_flag() else 9
-    times: dict[str, list[float]] = {"httpx": [], "cortex_sdk": []}
+    times: dict[str, list[float]] = {"httpx": [], "cortexio_sdk": []}
     for _ in range(runs):
         for module, seen in times.items():
             seen.append(once(module))
@@ -34,8 +34,8 @@ def main() -> None:
         {
             "runs": runs,
             "httpx_s": median["httpx"],
-            "cortex_sdk_s": median["cortex_sdk"],
-            "ratio": median["cortex_sdk"] / median["httpx"],
+            "cortexio_sdk_s": median["cortexio_sdk"],
+            "ratio": median["cortexio_sdk"] / median["httpx"],
         }
     )
 

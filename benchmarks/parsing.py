@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from cortex_sdk import Cortex, QueryStatus
+from cortexio_sdk import Cortex, QueryStatus
 
 from ._common import API_KEY, check, emit, quick_flag, server
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from cortex_sdk import AsyncCortex, QueryStatus
+from cortexio_sdk import AsyncCortex, QueryStatus
 
 from ._common import API_KEY, check, emit, max_rss_mb, quick_flag, rss_mb, server
 

@@ -1,6 +1,6 @@
 """A small asynchronous service: a worker pool that answers catalog lookups through Cortex.
 
-    pip install cortex-sdk==0.1.0        # pin the exact version, see docs/versioning.md
+    pip install cortexio-sdk==0.1.0        # pin the exact version, see docs/versioning.md
     export CORTEX_API_KEY=...            # and CORTEX_BASE_URL for a self-managed Cortex
     python examples/async_service.py "tag = 'inventory'" "type = 'service'"
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from cortex_sdk import AsyncCortex, CortexError
+from cortexio_sdk import AsyncCortex, CortexError
 
 WORKERS = 3
 WAIT_SECONDS = 120

@@ -1,6 +1,6 @@
 """A nightly report job, the way an internal service uses the SDK synchronously.
 
-    pip install cortex-sdk==0.1.0        # pin the exact version, see docs/versioning.md
+    pip install cortexio-sdk==0.1.0        # pin the exact version, see docs/versioning.md
     export CORTEX_API_KEY=...            # and CORTEX_BASE_URL for a self-managed Cortex
     python examples/sync_report.py
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from cortex_sdk import Cortex, CortexError
+from cortexio_sdk import Cortex, CortexError
 
 TEAMS = {
     "payments": "tag = 'payments-api' or tag = 'payments-ledger'",

@@ -5,7 +5,7 @@
 
 griffe reads both versions statically (nothing is imported) and reports what breaks a caller:
 removed public objects and parameters, parameters made required or moved, changed kinds,
-incompatible types, removed base classes. The public API is what `cortex_sdk` exports (its
+incompatible types, removed base classes. The public API is what `cortexio_sdk` exports (its
 `__all__`), every public name of `cortex_api_client`, and the classes reached from exported ones
 through public attributes (`Cortex.queries` is a `Queries`, which is not exported but whose
 methods are the API); those are compared by the way a caller reaches them, so renaming such a
@@ -28,7 +28,7 @@ import griffe
 from releasing import ROOT, export_tree, is_major_bump, last_release, project_version
 
 # The import packages and the folder of the source tree each lives in.
-PACKAGES = {"cortex_api_client": "generated", "cortex_sdk": "wrapper"}
+PACKAGES = {"cortex_api_client": "generated", "cortexio_sdk": "wrapper"}
 REVIEW_ONLY = {
     griffe.BreakageKind.PARAMETER_CHANGED_DEFAULT,
     griffe.BreakageKind.ATTRIBUTE_CHANGED_VALUE,
@@ -89,7 +89,7 @@ def _attribute_class(
 
 
 def reachable_classes(
-    packages: dict[str, griffe.Object | griffe.Alias], entry: str = "cortex_sdk"
+    packages: dict[str, griffe.Object | griffe.Alias], entry: str = "cortexio_sdk"
 ) -> dict[str, griffe.Class]:
     """Classes not exported but reached by a caller through public attributes, by access path."""
     if entry not in packages:

@@ -1,6 +1,6 @@
 """The README's demo: the embedded fake Cortex, a tight rate limit, and one query through the CLI.
 
-Run by `nox -s demo`. It starts `cortex_sdk.testing.FakeCortex` with its sample catalog and a
+Run by `nox -s demo`. It starts `cortexio_sdk.testing.FakeCortex` with its sample catalog and a
 limit of 1 request per second, then runs `cortex-query -v run ...` against it: the log shows
 the SDK waiting out a 429, the progress goes to stderr (a bar on a terminal) and the entities to
 stdout. Exits non-zero if the CLI fails or no 429 was met.
@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 
-from cortex_sdk.testing import FakeCortex
+from cortexio_sdk.testing import FakeCortex
 
 QUERY = "type = 'service' and tag in ('payments-api', 'payments-ledger', 'refunds-service')"
 

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None, repo: Path = ROOT) -> int:
         ok = f"version {version}: pyproject.toml, CHANGELOG.md and tags agree"
     else:
         problems = artefact_problems(args.first, args.second, version)
-        ok = f"two builds are byte-identical; would publish cortex-sdk {version}:"
+        ok = f"two builds are byte-identical; would publish cortexio-sdk {version}:"
         for path in sorted(args.first.iterdir()):
             ok += f"\n  {path.name}  {path.stat().st_size} bytes  sha256 {sha256(path)}"
         ok += f"\n  then tag v{version} (dry run: nothing was uploaded or tagged)"

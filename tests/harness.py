@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from cortex_api_client.models import QueryBuilderResult, QueryResponse
-from cortex_sdk import AsyncCortex, Cortex
+from cortexio_sdk import AsyncCortex, Cortex
 from loopback import Handler, Received, Reply
 
 Kind = Literal["sync", "async"]

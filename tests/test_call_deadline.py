@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from cortex_sdk import APITimeoutError, AsyncCortex, Cortex
+from cortexio_sdk import APITimeoutError, AsyncCortex, Cortex
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 

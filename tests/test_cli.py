@@ -1,6 +1,6 @@
 """`cortex-query` end to end: the command run as a subprocess against the fake Cortex server.
 
-Every test starts the CLI as `python -m cortex_sdk.cli` (so it works in any environment) with
+Every test starts the CLI as `python -m cortexio_sdk.cli` (so it works in any environment) with
 CORTEX_BASE_URL and CORTEX_API_KEY pointing at a `FakeCortex` on 127.0.0.1 in this process, and
 checks what a user sees: stdout, stderr, the exit code, and what the fake was asked. Expected
 entities come from the fake's own catalog and CQL filter, not from lists written here.
@@ -29,18 +29,18 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from cortex_sdk import __version__
-from cortex_sdk._cli_output import FORMATS
-from cortex_sdk.cli import EXIT_CODES
-from cortex_sdk.testing import DEFAULT_CATALOG, Entity, FakeCortex, Job, parse_cql
+from cortexio_sdk import __version__
+from cortexio_sdk._cli_output import FORMATS
+from cortexio_sdk.cli import EXIT_CODES
+from cortexio_sdk.testing import DEFAULT_CATALOG, Entity, FakeCortex, Job, parse_cql
 
-pytest_plugins = ["cortex_sdk.testing.pytest_plugin"]
+pytest_plugins = ["cortexio_sdk.testing.pytest_plugin"]
 
 # Unless a test says otherwise, jobs are DONE at once: most tests are about what is printed.
 # Subprocess tests of the command line: slow-marked, so nox runs them on the first Python only.
 pytestmark = [pytest.mark.cortex_fake(job_seconds=0), pytest.mark.slow]
 
-CLI = (sys.executable, "-m", "cortex_sdk.cli")
+CLI = (sys.executable, "-m", "cortexio_sdk.cli")
 posix_only = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals and pseudo-terminals"
 )

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from cortex_sdk import AsyncCortex, Cortex
+from cortexio_sdk import AsyncCortex, Cortex
 from harness import API_KEY, IN_PROGRESS
 from loopback import LoopbackServer, Reply, TokenBucket
 

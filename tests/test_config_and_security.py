@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from cortex_sdk import (
+from cortexio_sdk import (
     APIStatusError,
     APITimeoutError,
     AsyncCortex,
@@ -169,7 +169,7 @@ async def test_the_key_is_not_in_exceptions_or_debug_logs(
 ) -> None:
     # Every logger at DEBUG: the root, and each existing one in case it has a level of its own.
     caplog.set_level(logging.DEBUG)
-    for name in ["cortex_sdk", "httpx", "httpcore", *logging.root.manager.loggerDict]:
+    for name in ["cortexio_sdk", "httpx", "httpcore", *logging.root.manager.loggerDict]:
         caplog.set_level(logging.DEBUG, logger=name)
     responses = {
         "retried": in_order(Reply(429, b"", headers={"Retry-After": "0"}), Reply(200, IN_PROGRESS)),
@@ -203,7 +203,7 @@ async def test_the_key_is_not_in_exceptions_or_debug_logs(
     # ...and appears in no exception, its causes or its traceback...
     # ...nor in any log record of any logger, at any level.
     assert any(r.name.startswith(("httpcore", "httpx")) for r in caplog.records)
-    assert any(r.name == "cortex_sdk" for r in caplog.records)
+    assert any(r.name == "cortexio_sdk" for r in caplog.records)
     for error in errors:
         assert_key_absent(error, caplog.records)
     assert key_free(caplog.text)
@@ -399,8 +399,8 @@ async def test_the_user_agent_names_the_sdk_and_its_version(
 ) -> None:
     server.handler = lambda _r: Reply(200, IN_PROGRESS)
     await connect().get("job-1")
-    assert __version__ == version("cortex-sdk")
-    assert server.requests[0].headers["user-agent"].startswith(f"cortex-sdk/{__version__}")
+    assert __version__ == version("cortexio-sdk")
+    assert server.requests[0].headers["user-agent"].startswith(f"cortexio-sdk/{__version__}")
 
 
 async def test_the_user_agent_keeps_the_callers_own(
@@ -414,5 +414,5 @@ async def test_the_user_agent_keeps_the_callers_own(
     finally:
         await close_http_client(http)
     agent = server.requests[0].headers["user-agent"]
-    assert agent.startswith(f"cortex-sdk/{__version__}")
+    assert agent.startswith(f"cortexio-sdk/{__version__}")
     assert agent.endswith("payments-service/2.3")

@@ -10,7 +10,7 @@ import pickle
 from collections.abc import Callable
 
 import pytest
-from cortex_sdk import (
+from cortexio_sdk import (
     RETRYABLE_ERROR_TYPES,
     APIStatusError,
     AuthenticationError,

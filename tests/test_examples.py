@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cortex_sdk.testing import FakeCortex
+from cortexio_sdk.testing import FakeCortex
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

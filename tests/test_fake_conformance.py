@@ -22,7 +22,7 @@ openapi_core = pytest.importorskip(
 )
 yaml = pytest.importorskip("yaml", reason="PyYAML (an openapi-core dependency) is not installed")
 
-from cortex_sdk.testing import MAX_BODY_BYTES, FakeCortex  # noqa: E402
+from cortexio_sdk.testing import MAX_BODY_BYTES, FakeCortex  # noqa: E402
 from openapi_core.datatypes import RequestParameters  # noqa: E402
 from openapi_schema_validator import OAS30Validator  # noqa: E402
 from werkzeug.datastructures import Headers, ImmutableMultiDict  # noqa: E402

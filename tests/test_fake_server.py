@@ -1,4 +1,4 @@
-"""cortex_sdk.testing: the fake Cortex Queries server over real sockets, via httpx and the SDK."""
+"""cortexio_sdk.testing: the fake Cortex Queries server over real sockets, via httpx and the SDK."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from cortex_sdk import Cortex, QueryFailedError, QueryStatus
-from cortex_sdk.testing import (
+from cortexio_sdk import Cortex, QueryFailedError, QueryStatus
+from cortexio_sdk.testing import (
     DEFAULT_CATALOG,
     MAX_BODY_BYTES,
     CQLError,
@@ -30,7 +30,7 @@ from cortex_sdk.testing import (
     parse_rate,
 )
 
-pytest_plugins = ["cortex_sdk.testing.pytest_plugin", "pytester"]
+pytest_plugins = ["cortexio_sdk.testing.pytest_plugin", "pytester"]
 
 KEY = "test-key"
 QUERIES = "/api/v1/queries"
@@ -688,7 +688,7 @@ def test_the_plugin_fixtures(cortex_fake: FakeCortex, cortex_client: Cortex) -> 
 
 def test_the_plugin_as_a_service_would_use_it(pytester: pytest.Pytester) -> None:
     """From a conftest, with the marker (registered by the plugin) configuring the fake."""
-    pytester.makeconftest('pytest_plugins = ["cortex_sdk.testing.pytest_plugin"]')
+    pytester.makeconftest('pytest_plugins = ["cortexio_sdk.testing.pytest_plugin"]')
     pytester.makepyfile(
         """
         import pytest
@@ -723,7 +723,7 @@ def test_the_env_fixture(cortex_env: FakeCortex) -> None:
 def test_the_command_line_prints_its_url_and_key_and_stops_on_sigterm() -> None:
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "cortex_sdk.testing", "--port", "0", "--job-seconds", "3"),
+            *(sys.executable, "-m", "cortexio_sdk.testing", "--port", "0", "--job-seconds", "3"),
             *("--rate-limit", "5/s", "--api-key", "cli-key"),
         ],
         stdout=subprocess.PIPE,

@@ -12,7 +12,7 @@ import logging
 import time
 
 import pytest
-from cortex_sdk import APIConnectionError, APITimeoutError
+from cortexio_sdk import APIConnectionError, APITimeoutError
 from faultserver import SCENARIOS, FaultServer
 from harness import API_KEY, Api, Kind, assert_key_absent, closed_port
 
@@ -30,7 +30,7 @@ TIMING_OUT = {"trickle-headers", "never-answer"}
 @pytest.fixture(autouse=True)
 def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
-    for name in ["cortex_sdk", "httpx", "httpcore", *logging.root.manager.loggerDict]:
+    for name in ["cortexio_sdk", "httpx", "httpcore", *logging.root.manager.loggerDict]:
         caplog.set_level(logging.DEBUG, logger=name)
     return caplog
 

@@ -25,8 +25,8 @@ import attrs
 import httpx
 import pytest
 from cortex_api_client.models import QueryBuilderResult, QueryResponse
-from cortex_sdk import AsyncCortex, Cortex, CortexError
-from cortex_sdk import __all__ as public_names
+from cortexio_sdk import AsyncCortex, Cortex, CortexError
+from cortexio_sdk import __all__ as public_names
 from harness import API_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -65,13 +65,13 @@ DOCUMENTED = {
     (path, method): documented_statuses(path, method)
     for path, method in ((GET_PATH, "get"), (POST_PATH, "post"))
 }
-# The documented exceptions: CortexError and its subclasses, all exported by cortex_sdk.
-import cortex_sdk  # noqa: E402
+# The documented exceptions: CortexError and its subclasses, all exported by cortexio_sdk.
+import cortexio_sdk  # noqa: E402
 
 DOCUMENTED_ERRORS = tuple(
     obj
     for name in public_names
-    if isinstance(obj := getattr(cortex_sdk, name), type) and issubclass(obj, CortexError)
+    if isinstance(obj := getattr(cortexio_sdk, name), type) and issubclass(obj, CortexError)
 )
 
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from cortex_sdk import Cortex
-from cortex_sdk._limiter import RateLimiter
+from cortexio_sdk import Cortex
+from cortexio_sdk._limiter import RateLimiter
 from harness import IN_PROGRESS, Api, in_order
 from loopback import LoopbackServer, Received, Reply
 

@@ -4,7 +4,7 @@ End to end: copy openapi.yaml, add `GET /api/v1/queries/{jobId}/summary` (getQue
 run the pinned generator with the repository's config and templates (as `nox -s generate` does)
 into a temporary folder under another package name, import the result, and call the new
 operation through a `Cortex` client's httpx client against a loopback server that answers 429
-first. Nothing in cortex_sdk knows the operation exists.
+first. Nothing in cortexio_sdk knows the operation exists.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from cortex_sdk import AsyncCortex, Cortex, NotFoundError
+from cortexio_sdk import AsyncCortex, Cortex, NotFoundError
 from harness import API_KEY, Kind, error_body, problem_body
 from loopback import LoopbackServer, Received, Reply
 
@@ -182,7 +182,7 @@ def _check(server: LoopbackServer, response: Any) -> None:
     assert second.at - first.at >= 0.9  # the Retry-After was waited out
     for request in (first, second):
         assert request.headers["authorization"] == f"Bearer {API_KEY}"
-        assert request.headers["user-agent"].startswith("cortex-sdk/")
+        assert request.headers["user-agent"].startswith("cortexio-sdk/")
 
 
 @pytest.mark.parametrize("via", ["low_level", "new_client"])

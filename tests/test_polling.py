@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cortex_sdk import (
+from cortexio_sdk import (
     AsyncCortex,
     Cortex,
     NotFoundError,
@@ -265,7 +265,7 @@ def test_an_unknown_status_is_logged_once_and_treated_as_running(
         return Reply(200, {"queryDetails": details, "status": status})
 
     server.handler = paused_then_done
-    with caplog.at_level(logging.WARNING, logger="cortex_sdk"):
+    with caplog.at_level(logging.WARNING, logger="cortexio_sdk"):
         state = call(mode, server.url, "wait", "j", timeout=30, poll_interval=0.05)
     assert state.status is QueryStatus.DONE
     warnings = [r for r in caplog.records if "PAUSED" in r.getMessage()]
@@ -443,7 +443,7 @@ def test_a_hold_off_longer_than_the_wait_ends_it_as_a_wait_timeout(
 
 def test_a_rising_progress_puts_the_next_poll_just_after_the_predicted_end() -> None:
     from cortex_api_client.models import QueryBuilderResult
-    from cortex_sdk._polling import POLL_MAX_INTERVAL, JobWait
+    from cortexio_sdk._polling import POLL_MAX_INTERVAL, JobWait
 
     def state(progress: float) -> QueryBuilderResult:
         return QueryBuilderResult.from_dict(

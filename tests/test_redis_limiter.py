@@ -1,6 +1,6 @@
 """The rate limit shared through Redis: against real redis-server processes on 127.0.0.1.
 
-Each test starts its own redis-server (`cortex_sdk.testing.RedisServer`, on a free port) and,
+Each test starts its own redis-server (`cortexio_sdk.testing.RedisServer`, on a free port) and,
 where HTTP is involved, a `FakeCortex`. Several clients in one process stand for several
 processes: each has its own connections and its own in-process fallback, as a process would.
 """
@@ -22,14 +22,14 @@ from typing import Any
 import anyio
 import pytest
 import redis
-from cortex_sdk import AsyncCortex, ConfigurationError, Cortex, CortexError, RedisLimiter
-from cortex_sdk.testing import FakeCortex, RedisServer, RedisServerError
+from cortexio_sdk import AsyncCortex, ConfigurationError, Cortex, CortexError, RedisLimiter
+from cortexio_sdk.testing import FakeCortex, RedisServer, RedisServerError
 from harness import API_KEY, Api, Kind, closed_port, key_free
 
 REQUIRED = os.environ.get("CORTEX_REQUIRE_REDIS") == "1"
 ORIGIN = "https://api.example.test:443"
 # The state of one base URL and key, and who shares it: a digest in braces (a hash tag).
-KEY_NAME = re.compile(r"cortex-sdk:rate-limit:\{[0-9a-f]{32}\}(:clients)?")
+KEY_NAME = re.compile(r"cortexio-sdk:rate-limit:\{[0-9a-f]{32}\}(:clients)?")
 
 
 @pytest.fixture
@@ -81,12 +81,12 @@ def redis_warnings(records: list[logging.LogRecord], text: str) -> list[str]:
     return [
         r.getMessage()
         for r in records
-        if r.name == "cortex_sdk" and r.levelno >= logging.WARNING and text in r.getMessage()
+        if r.name == "cortexio_sdk" and r.levelno >= logging.WARNING and text in r.getMessage()
     ]
 
 
 def redis_back(records: list[logging.LogRecord]) -> list[str]:
-    return [r.getMessage() for r in records if r.name == "cortex_sdk" and "is back" in str(r.msg)]
+    return [r.getMessage() for r in records if r.name == "cortexio_sdk" and "is back" in str(r.msg)]
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_the_command_line_shares_the_limit_through_the_environment(
     with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
         job = fake.client().queries.run("tag = 'payments'")
         env = {**os.environ, **fake.env, "CORTEX_RATE_LIMIT_REDIS_URL": redis_server.url}
-        command = [sys.executable, "-m", "cortex_sdk.cli", "get", job.job_id, "--format", "json"]
+        command = [sys.executable, "-m", "cortexio_sdk.cli", "get", job.job_id, "--format", "json"]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
         assert job.job_id in done.stdout
@@ -299,7 +299,7 @@ def test_the_command_line_shares_the_limit_through_the_environment(
 async def test_redis_down_falls_back_warns_once_and_recovers(
     kind: Kind, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cortex_sdk")
+    caplog.set_level(logging.INFO, logger="cortexio_sdk")
     port = closed_port()  # nothing listens there yet
     limiter = RedisLimiter(url=f"redis://127.0.0.1:{port}/0", retry_interval=0.2)
     with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
@@ -427,7 +427,7 @@ async def test_killing_redis_mid_run_fails_no_call_and_warns_once(
 ) -> None:
     """8 workers on one client against a 10 req/s server: Redis is killed while they run, then
     restarted. No call fails, one warning for the outage, one line (INFO) when Redis is back."""
-    caplog.set_level(logging.INFO, logger="cortex_sdk")
+    caplog.set_level(logging.INFO, logger="cortexio_sdk")
     inspect = redis.Redis.from_url(redis_server.url)
     limiter = RedisLimiter(url=redis_server.url, retry_interval=0.5)
     with FakeCortex(api_key=API_KEY, job_seconds=3600, rate_limit=10) as fake:

@@ -40,7 +40,7 @@ CHANGELOG = """# Changelog
 """
 
 OLD_SDK = '''
-"""A tiny stand-in for cortex_sdk."""
+"""A tiny stand-in for cortexio_sdk."""
 from ._client import Cortex, WaitTimeoutError
 
 __all__ = ["Cortex", "WaitTimeoutError"]
@@ -79,7 +79,7 @@ def commit(repo: Path, files: dict[str, str], message: str) -> None:
 
 
 def pyproject(version: str) -> str:
-    return f'[project]\nname = "cortex-sdk"\nversion = "{version}"\n'
+    return f'[project]\nname = "cortexio-sdk"\nversion = "{version}"\n'
 
 
 def spec_text(spec: dict[str, Any]) -> str:
@@ -96,8 +96,8 @@ def repo(tmp_path: Path) -> Path:
             "pyproject.toml": pyproject("1.0.0"),
             "openapi.yaml": (ROOT / "openapi.yaml").read_text(),
             "CHANGELOG.md": CHANGELOG.format(spec_changes="- None."),
-            "wrapper/cortex_sdk/__init__.py": OLD_SDK,
-            "wrapper/cortex_sdk/_client.py": OLD_CLIENT,
+            "wrapper/cortexio_sdk/__init__.py": OLD_SDK,
+            "wrapper/cortexio_sdk/_client.py": OLD_CLIENT,
         },
         "release 1.0.0",
     )
@@ -116,11 +116,13 @@ def test_api_compat_flags_a_removed_parameter(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     new = OLD_CLIENT.replace(", poll_interval: float | None = None", "")
-    commit(repo, {"wrapper/cortex_sdk/_client.py": new, "pyproject.toml": pyproject("1.1.0")}, "x")
+    commit(
+        repo, {"wrapper/cortexio_sdk/_client.py": new, "pyproject.toml": pyproject("1.1.0")}, "x"
+    )
     assert api_compat.main([], repo=repo) == 1
     out = capsys.readouterr()
     # reached the way a caller does: client.queries.wait, though Queries is not exported
-    assert "BREAKING: cortex_sdk.Cortex.queries.wait: Parameter was removed: `poll_interval`" in (
+    assert "BREAKING: cortexio_sdk.Cortex.queries.wait: Parameter was removed: `poll_interval`" in (
         out.out
     )
     assert "bump the major version" in out.err
@@ -130,24 +132,26 @@ def test_api_compat_flags_a_renamed_class(repo: Path, capsys: pytest.CaptureFixt
     commit(
         repo,
         {
-            "wrapper/cortex_sdk/__init__.py": OLD_SDK.replace("WaitTimeoutError", "WaitError"),
-            "wrapper/cortex_sdk/_client.py": OLD_CLIENT.replace("WaitTimeoutError", "WaitError"),
+            "wrapper/cortexio_sdk/__init__.py": OLD_SDK.replace("WaitTimeoutError", "WaitError"),
+            "wrapper/cortexio_sdk/_client.py": OLD_CLIENT.replace("WaitTimeoutError", "WaitError"),
         },
         "rename",
     )
     assert api_compat.main([], repo=repo) == 1
-    assert "BREAKING: cortex_sdk.WaitTimeoutError: Public object was removed" in (
+    assert "BREAKING: cortexio_sdk.WaitTimeoutError: Public object was removed" in (
         capsys.readouterr().out
     )
 
 
 def test_api_compat_allows_a_break_with_a_major_bump_and_additions_always(repo: Path) -> None:
     added = OLD_CLIENT + "\n\ndef helper(x: int = 1) -> int:\n    return x\n"
-    commit(repo, {"wrapper/cortex_sdk/_client.py": added}, "add")
+    commit(repo, {"wrapper/cortexio_sdk/_client.py": added}, "add")
     assert api_compat.main([], repo=repo) == 0
     removed = OLD_CLIENT.replace(", poll_interval: float | None = None", "")
     commit(
-        repo, {"wrapper/cortex_sdk/_client.py": removed, "pyproject.toml": pyproject("2.0.0")}, "x"
+        repo,
+        {"wrapper/cortexio_sdk/_client.py": removed, "pyproject.toml": pyproject("2.0.0")},
+        "x",
     )
     assert api_compat.main([], repo=repo) == 0
 
@@ -156,14 +160,14 @@ def test_api_compat_on_the_real_package(tmp_path: Path) -> None:
     """The repository's own packages: a renamed exception and a removed keyword are both seen."""
     for folder in ("wrapper", "generated"):
         subprocess.run(["cp", "-r", str(ROOT / folder), str(tmp_path)], check=True)
-    package = tmp_path / "wrapper" / "cortex_sdk"
+    package = tmp_path / "wrapper" / "cortexio_sdk"
     for path in package.glob("*.py"):
         path.write_text(path.read_text().replace("WaitTimeoutError", "WaitDeadlineError"))
     queries = package / "_queries.py"
     queries.write_text(queries.read_text().replace("poll_interval: float | None = None,", "", 1))
     changes = [str(c) for c in api_compat.compare_trees(ROOT, tmp_path) if c.breaking]
-    assert "BREAKING: cortex_sdk.WaitTimeoutError: Public object was removed" in changes
-    assert any(c.startswith("BREAKING: cortex_sdk.Cortex.queries.") for c in changes), changes
+    assert "BREAKING: cortexio_sdk.WaitTimeoutError: Public object was removed" in changes
+    assert any(c.startswith("BREAKING: cortexio_sdk.Cortex.queries.") for c in changes), changes
     assert api_compat.compare_trees(ROOT, ROOT) == []
 
 
@@ -286,10 +290,10 @@ def test_spec_compat_passes_a_break_with_a_major_bump(repo: Path) -> None:
 
 
 def test_a_wrapper_change_needs_a_changelog_change(repo: Path) -> None:
-    commit(repo, {"wrapper/cortex_sdk/_client.py": OLD_CLIENT + "\nX = 1\n"}, "code only")
+    commit(repo, {"wrapper/cortexio_sdk/_client.py": OLD_CLIENT + "\nX = 1\n"}, "code only")
     problems = release.changelog_problems(repo, release.last_release(repo))
     assert problems
-    assert "wrapper/cortex_sdk/_client.py changed since release 1.0.0" in problems[0]
+    assert "wrapper/cortexio_sdk/_client.py changed since release 1.0.0" in problems[0]
     commit(repo, {"CHANGELOG.md": CHANGELOG.format(spec_changes="- None.") + "\n"}, "log")
     assert release.changelog_problems(repo, release.last_release(repo)) == []
 

@@ -21,7 +21,7 @@ from email.utils import formatdate
 
 import httpx
 import pytest
-from cortex_sdk import (
+from cortexio_sdk import (
     APIConnectionError,
     APITimeoutError,
     AsyncCortex,
@@ -29,7 +29,7 @@ from cortex_sdk import (
     InternalServerError,
     RateLimitError,
 )
-from cortex_sdk._retry_after import retry_after_seconds
+from cortexio_sdk._retry_after import retry_after_seconds
 from harness import API_KEY, IN_PROGRESS, Api, closed_port, error_body, in_order, problem_body
 from loopback import LoopbackServer, Reply
 
@@ -255,13 +255,13 @@ async def test_post_is_not_repeated_after_a_dropped_connection(
 
 
 def retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "cortex_sdk" and "retrying" in r.getMessage()]
+    return [r for r in caplog.records if r.name == "cortexio_sdk" and "retrying" in r.getMessage()]
 
 
 async def test_connection_refused_is_retried_for_post(
     connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cortex_sdk")
+    caplog.set_level(logging.INFO, logger="cortexio_sdk")
     api = connect(base_url=f"http://127.0.0.1:{closed_port()}", max_retries=2)
     started = time.monotonic()
     with pytest.raises(APIConnectionError) as caught:
@@ -277,7 +277,7 @@ async def test_connection_refused_is_retried_for_post(
 async def test_connection_refused_without_retries(
     connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cortex_sdk")
+    caplog.set_level(logging.INFO, logger="cortexio_sdk")
     api = connect(base_url=f"http://127.0.0.1:{closed_port()}", max_retries=0)
     started = time.monotonic()
     with pytest.raises(APIConnectionError):
@@ -320,7 +320,7 @@ async def test_the_call_deadline_bounds_a_slow_answer(
 async def test_a_retry_is_logged_with_its_reason_and_delay(
     connect: Connect, server: LoopbackServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cortex_sdk")
+    caplog.set_level(logging.INFO, logger="cortexio_sdk")
     server.handler = in_order(
         rate_limited("1"), Reply(503, error_body("UNCATEGORIZED"), headers={"Retry-After": "0"}), OK
     )

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import trustme
-from cortex_sdk import APIConnectionError, APITimeoutError
+from cortexio_sdk import APIConnectionError, APITimeoutError
 from harness import API_KEY, IN_PROGRESS, Api, Kind
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.reliability("security")]

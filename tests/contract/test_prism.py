@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from cortex_api_client.models import QueryBuilderResult, QueryResponse
-from cortex_sdk import (
+from cortexio_sdk import (
     AsyncCortex,
     BadRequestError,
     ConflictError,

@@ -6,7 +6,7 @@ With `rate_limiter=RedisLimiter(url=...)` (or CORTEX_RATE_LIMIT_REDIS_URL) every
 at the same Redis books its slots in one bucket per key, and a 429's hold-off and lowered rate
 reach the whole fleet at once (`_shared_limiter.py` does that).
 
-This module holds only the settings, so that `import cortex_sdk` never imports `redis`: the
+This module holds only the settings, so that `import cortexio_sdk` never imports `redis`: the
 `redis` extra is needed by clients configured with a RedisLimiter, and only by them.
 """
 
@@ -52,14 +52,14 @@ def _repr_url(url: str) -> str:
 class RedisLimiter:
     """Share the client's rate limit through Redis: `Cortex(rate_limiter=RedisLimiter(url=...))`.
 
-    Needs the `redis` extra: `pip install 'cortex-sdk[redis]'`.
+    Needs the `redis` extra: `pip install 'cortexio-sdk[redis]'`.
 
     - `url`: `redis://[user:password@]host[:port][/db]`, `rediss://` (TLS) or `unix:///path`.
       A password in it is never logged nor shown by repr().
     - `timeout`: seconds for each Redis step (connect, wait for a pooled connection, answer);
       default 0.25. A slower Redis counts as down: the client limits itself meanwhile.
     - `retry_interval`: while Redis is down, how often one caller asks it again (default 5 s).
-    - `prefix`: of the Redis keys (default `cortex-sdk:rate-limit`), followed by a digest of the
+    - `prefix`: of the Redis keys (default `cortexio-sdk:rate-limit`), followed by a digest of the
       base URL and API key (`{digest}` and `{digest}:clients`); the key never reaches Redis.
     - `max_connections`: the Redis pool's size per client (default 32); callers beyond it queue.
 
@@ -70,7 +70,7 @@ class RedisLimiter:
     url: str = attrs.field(repr=_repr_url)
     timeout: float = 0.25
     retry_interval: float = 5.0
-    prefix: str = "cortex-sdk:rate-limit"
+    prefix: str = "cortexio-sdk:rate-limit"
     max_connections: int = 32
 
     def __attrs_post_init__(self) -> None:
@@ -94,7 +94,7 @@ class RedisLimiter:
             )
         if importlib.util.find_spec("redis") is None:
             raise ConfigurationError(
-                "RedisLimiter needs the redis client: pip install 'cortex-sdk[redis]'"
+                "RedisLimiter needs the redis client: pip install 'cortexio-sdk[redis]'"
             )
 
     def bind(self, *, api_key: str, origin: str, requests_per_minute: float) -> SharedRateLimiter:

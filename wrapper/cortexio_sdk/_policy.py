@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "RequestPolicy", "call_deadline", "origin_of"]
 
-logger = logging.getLogger("cortex_sdk")
+logger = logging.getLogger("cortexio_sdk")
 
 # Methods that may be sent again after the server may have acted on them.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -49,7 +49,7 @@ _PERMANENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
 # An absolute time.monotonic() deadline set by a caller (the polling helpers) for every request
 # made in its context; the transport never lets a call outlive it.
-call_deadline: ContextVar[float | None] = ContextVar("cortex_sdk_call_deadline", default=None)
+call_deadline: ContextVar[float | None] = ContextVar("cortexio_sdk_call_deadline", default=None)
 
 
 @attrs.frozen

@@ -1,6 +1,6 @@
 """A fake Cortex Queries API to test against: a real HTTP server on 127.0.0.1, no account needed.
 
-    from cortex_sdk.testing import FakeCortex
+    from cortexio_sdk.testing import FakeCortex
 
     with FakeCortex(job_seconds=0.5) as fake:
         fake.faults.rate_limit(per_second=5)
@@ -8,8 +8,8 @@
         with fake.client() as client:
             job = client.queries.run("type = 'service' and tag in ('payments-api', 'inventory')")
 
-From the command line: `python -m cortex_sdk.testing --port 0 --job-seconds 3 --rate-limit 5/s`.
-With pytest: the `cortex_fake` fixture of `cortex_sdk.testing.pytest_plugin`. For the shared
+From the command line: `python -m cortexio_sdk.testing --port 0 --job-seconds 3 --rate-limit 5/s`.
+With pytest: the `cortex_fake` fixture of `cortexio_sdk.testing.pytest_plugin`. For the shared
 rate limit, `RedisServer` runs a throwaway redis-server (the program must be installed).
 
 Only the standard library is used here, so this package imports in a service's production

@@ -57,7 +57,7 @@ __all__ = [
     "check_timeout",
 ]
 
-logger = logging.getLogger("cortex_sdk")
+logger = logging.getLogger("cortexio_sdk")
 
 DEFAULT_WAIT_TIMEOUT = 600.0
 POLL_GROWTH = 0.12

@@ -1,6 +1,6 @@
-"""cortex-sdk: a Python SDK for the Cortex Queries API.
+"""cortexio-sdk: a Python SDK for the Cortex Queries API.
 
-from cortex_sdk import Cortex
+from cortexio_sdk import Cortex
 with Cortex() as client:            # CORTEX_API_KEY, CORTEX_BASE_URL
     job = client.queries.run("tag = 'payments'")
     state = client.queries.get(job.job_id)

@@ -1,4 +1,4 @@
-"""`python -m cortex_sdk.testing`: serve the fake Cortex Queries API until Ctrl-C or SIGTERM.
+"""`python -m cortexio_sdk.testing`: serve the fake Cortex Queries API until Ctrl-C or SIGTERM.
 
 `main(argv, prog=...)` is also what `cortex-query serve-fake` runs.
 """
@@ -39,7 +39,7 @@ def _seconds(text: str) -> float:
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog or "python -m cortex_sdk.testing",
+        prog=prog or "python -m cortexio_sdk.testing",
         description=(
             "Serve a fake Cortex Queries API on 127.0.0.1 (POST /api/v1/queries, "
             "GET /api/v1/queries/{jobId}) with a sample catalog. Prints CORTEX_BASE_URL and "
@@ -103,8 +103,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     if not args.quiet:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        logging.getLogger("cortex_sdk.testing").addHandler(handler)
-        logging.getLogger("cortex_sdk.testing").setLevel(logging.INFO)
+        logging.getLogger("cortexio_sdk.testing").addHandler(handler)
+        logging.getLogger("cortexio_sdk.testing").setLevel(logging.INFO)
 
     stop = threading.Event()
     restore = _on_sigterm(stop)
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     finally:
         restore()
         if handler is not None:
-            logging.getLogger("cortex_sdk.testing").removeHandler(handler)
+            logging.getLogger("cortexio_sdk.testing").removeHandler(handler)
 
 
 def _on_sigterm(stop: threading.Event) -> Callable[[], None]:

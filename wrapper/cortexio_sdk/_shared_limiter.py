@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SharedRateLimiter"]
 
-logger = logging.getLogger("cortex_sdk")
+logger = logging.getLogger("cortexio_sdk")
 
 # Idle state expires after this long (plus any hold-off or booking still ahead).
 STATE_TTL_MS = 10 * 60 * 1000

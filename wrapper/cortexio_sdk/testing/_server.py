@@ -34,7 +34,7 @@ from ._faults import Faults, parse_rate
 
 __all__ = ["FakeCortex"]
 
-logger = logging.getLogger("cortex_sdk.testing")
+logger = logging.getLogger("cortexio_sdk.testing")
 
 HOST = "127.0.0.1"
 # A body larger than the API accepts is still read (and dropped) up to this size, so the 400 can be
@@ -381,11 +381,11 @@ class FakeCortex:
         return {"CORTEX_API_KEY": self.api_key, "CORTEX_BASE_URL": self.url}
 
     def client(self, **options: Any) -> Cortex:
-        """A `cortex_sdk.Cortex` for this server; `options` go to its constructor."""
+        """A `cortexio_sdk.Cortex` for this server; `options` go to its constructor."""
         return Cortex(api_key=self.api_key, base_url=self.url, **options)
 
     def async_client(self, **options: Any) -> AsyncCortex:
-        """A `cortex_sdk.AsyncCortex` for this server; `options` go to its constructor."""
+        """A `cortexio_sdk.AsyncCortex` for this server; `options` go to its constructor."""
         return AsyncCortex(api_key=self.api_key, base_url=self.url, **options)
 
     # --- what it serves and what it saw ---

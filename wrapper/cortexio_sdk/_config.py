@@ -35,7 +35,7 @@ DEFAULT_MAX_RETRY_AFTER = 60.0
 DEFAULT_CALL_TIMEOUT = 300.0
 # The documented limit of the Cortex API: 1000 requests per minute per client.
 DEFAULT_REQUESTS_PER_MINUTE = 1000.0
-USER_AGENT = f"cortex-sdk/{__version__} (Python {platform.python_version()})"
+USER_AGENT = f"cortexio-sdk/{__version__} (Python {platform.python_version()})"
 
 
 @attrs.frozen

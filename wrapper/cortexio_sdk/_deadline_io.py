@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["attempt_deadline", "bound_by_deadline"]
 
-_deadline: ContextVar[float | None] = ContextVar("cortex_sdk_attempt_deadline", default=None)
+_deadline: ContextVar[float | None] = ContextVar("cortexio_sdk_attempt_deadline", default=None)
 
 
 @contextmanager

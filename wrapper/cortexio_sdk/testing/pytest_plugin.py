@@ -1,8 +1,8 @@
-"""pytest fixtures for testing code that uses cortex-sdk against the fake Cortex server.
+"""pytest fixtures for testing code that uses cortexio-sdk against the fake Cortex server.
 
 Enable it in a test module or a conftest.py with::
 
-    pytest_plugins = ["cortex_sdk.testing.pytest_plugin"]
+    pytest_plugins = ["cortexio_sdk.testing.pytest_plugin"]
 
 Fixtures (each function-scoped, stopped and closed after the test):
 
@@ -10,7 +10,7 @@ Fixtures (each function-scoped, stopped and closed after the test):
   `FakeCortex(...)`: ``@pytest.mark.cortex_fake(job_seconds=0.2, rate_limit="5/s")``, or by
   indirect parametrization with a dict of the same keywords:
   ``@pytest.mark.parametrize("cortex_fake", [{"job_seconds": 0}], indirect=True)``.
-- `cortex_client`: a `cortex_sdk.Cortex` pointed at `cortex_fake`.
+- `cortex_client`: a `cortexio_sdk.Cortex` pointed at `cortex_fake`.
 - `cortex_env`: sets CORTEX_API_KEY and CORTEX_BASE_URL to `cortex_fake`, for code that builds its
   own client from the environment; yields the fake.
 """
@@ -53,7 +53,7 @@ def cortex_fake(request: pytest.FixtureRequest) -> Iterator[FakeCortex]:
 
 @pytest.fixture
 def cortex_client(cortex_fake: FakeCortex) -> Iterator[Cortex]:
-    """A `cortex_sdk.Cortex` client for `cortex_fake`."""
+    """A `cortexio_sdk.Cortex` client for `cortex_fake`."""
     with cortex_fake.client() as client:
         yield client
 

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Cortex CQL queries and print the entities they find.",
         epilog=(
             "environment: CORTEX_API_KEY (required), CORTEX_BASE_URL, CORTEX_RATE_LIMIT_REDIS_URL"
-            f" (needs cortex-sdk[redis])\n\nexit codes:\n{exits}"
+            f" (needs cortexio-sdk[redis])\n\nexit codes:\n{exits}"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -225,7 +225,7 @@ def _configure_logging(*, verbose: bool) -> None:
     """Warnings always, and with -v each retry and wait (why, and for how long), on stderr."""
     handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    logger = logging.getLogger("cortex_sdk")
+    logger = logging.getLogger("cortexio_sdk")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
 

@@ -35,7 +35,7 @@ __all__ = [
     "Request",
 ]
 
-logger = logging.getLogger("cortex_sdk.testing")
+logger = logging.getLogger("cortexio_sdk.testing")
 
 # The documented maximum request body of the Cortex API (2 MB, read as 2 MiB).
 MAX_BODY_BYTES = 2 * 1024 * 1024
