@@ -82,7 +82,7 @@ def test_404_body_parses_to_error_response(server: LoopbackServer) -> None:
         response = get_query_results.sync_detailed(client=client, job_id="nope")
     assert response.status_code == 404
     assert isinstance(response.parsed, ErrorResponse)
-    assert response.parsed.type_ is ErrorType.NOT_FOUND
+    assert response.parsed.type is ErrorType.NOT_FOUND
     assert response.parsed.request_id == "req-9"
 
 
@@ -122,8 +122,8 @@ def test_values_newer_than_the_spec_do_not_raise(server: LoopbackServer) -> None
     assert not status.status.is_known
     assert status.additional_properties == {"extra": [1, 2]}
     assert isinstance(error, ErrorResponse)
-    assert error.type_ == "INTEGRATION_QUANTUM_ERROR"
-    assert not error.type_.is_known
+    assert error.type == "INTEGRATION_QUANTUM_ERROR"
+    assert not error.type.is_known
     assert isinstance(problem, TooManyRequestsProblemDetail)
     assert problem.status == 430
     assert not problem.status.is_known

@@ -77,6 +77,16 @@ NEW_SCHEMA = """\
         entityCount:
           type: integer
           format: int32
+        type:
+          type: string
+        format:
+          type: string
+        filter:
+          type: string
+        class:
+          type: string
+        str:
+          type: string
 """
 
 
@@ -216,3 +226,22 @@ async def test_a_regenerated_operation_is_retried_on_429(
     _check(server, response)
     assert server.count() == 3
     assert caught.value.request_id == "req-404"
+
+
+def test_fields_named_like_builtins_keep_their_names(generated: ModuleType) -> None:
+    """The templates decide attribute names for every model of every future operation."""
+    summary_class = importlib.import_module(f"{PACKAGE}.models").QuerySummary
+    body = {"jobId": "j", "entityCount": 3, "type": "t", "format": "f", "filter": "x"}
+    body |= {"class": "c", "str": "s"}
+
+    summary = summary_class.from_dict(body)
+
+    assert (summary.type, summary.format, summary.filter) == ("t", "f", "x")
+    # A keyword cannot be an attribute, and `str` is used by the class body's annotations.
+    assert (summary.class_, summary.str_) == ("c", "s")
+    assert summary.to_dict() == body
+    assert summary_class(job_id="j", entity_count=1, type="t").type == "t"
+    # An absent optional field shows as UNSET, not as <... object at 0x...>.
+    bare = repr(summary_class.from_dict({"jobId": "j", "entityCount": 1}))
+    assert "type=UNSET" in bare
+    assert " object at 0x" not in bare

@@ -9,8 +9,17 @@ from attrs import define
 
 
 class Unset:
+    """The value of an optional field the server left out: falsy, and shown as UNSET.
+
+    Kept apart from None so that `to_dict()` gives back exactly what was received (a field sent
+    as null stays null, a field left out stays out).
+    """
+
     def __bool__(self) -> Literal[False]:
         return False
+
+    def __repr__(self) -> str:
+        return "UNSET"
 
     def __reduce__(self) -> str:
         # Unpickle as this module's one UNSET, so `is UNSET` holds for copied models too.

@@ -25,7 +25,7 @@ def entity_rows(state: QueryBuilderResult) -> list[dict[str, str]]:
         {
             "name": entity.name,
             "tag": entity.tag,
-            "type": entity.type_,
+            "type": entity.type,
             "description": "" if isinstance(entity.description, Unset) else entity.description,
         }
         for entity in entities

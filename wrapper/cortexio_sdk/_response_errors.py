@@ -78,7 +78,7 @@ def _documented_error(
             parsed = ErrorResponse.from_dict(body)
         except PARSE_ERRORS:
             return None
-        error_type = known_error_type(parsed.type_)
+        error_type = known_error_type(parsed.type)
         cls = status_error_class(status, error_type)
         kwargs: dict[str, Any] = {}
         if cls is RateLimitError or issubclass(cls, RateLimitError):

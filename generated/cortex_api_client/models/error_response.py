@@ -29,7 +29,7 @@ class ErrorResponse:
     """
     Attributes:
         message (str):
-        type_ (ErrorType):
+        type (ErrorType):
         details (str | Unset):
         gateway_http_status (int | Unset):
         http_status (int | Unset):
@@ -37,7 +37,7 @@ class ErrorResponse:
     """
 
     message: str
-    type_: ErrorType
+    type: ErrorType
     details: str | Unset = UNSET
     gateway_http_status: int | Unset = UNSET
     http_status: int | Unset = UNSET
@@ -47,7 +47,7 @@ class ErrorResponse:
     def to_dict(self) -> dict[str, Any]:
         message = self.message
 
-        type_ = self.type_.value
+        type_ = self.type.value
 
         details = self.details
 
@@ -95,7 +95,7 @@ class ErrorResponse:
 
         error_response = cls(
             message=message,
-            type_=type_,
+            type=type_,
             details=details,
             gateway_http_status=gateway_http_status,
             http_status=http_status,

@@ -28,13 +28,13 @@ class QueryResult:
     Attributes:
         name (str):
         tag (str):
-        type_ (str):
+        type (str):
         description (str | Unset):
     """
 
     name: str
     tag: str
-    type_: str
+    type: str
     description: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -43,7 +43,7 @@ class QueryResult:
 
         tag = self.tag
 
-        type_ = self.type_
+        type_ = self.type
 
         description = self.description
 
@@ -77,7 +77,7 @@ class QueryResult:
         query_result = cls(
             name=name,
             tag=tag,
-            type_=type_,
+            type=type_,
             description=description,
         )
 

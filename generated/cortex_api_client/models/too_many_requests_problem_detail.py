@@ -32,7 +32,7 @@ class TooManyRequestsProblemDetail:
     Attributes:
         status (TooManyRequestsProblemDetailStatus):
         title (str):
-        type_ (str):
+        type (str):
         detail (str | Unset):
         instance (str | Unset):
         retry_after (int | Unset): The number of seconds until the rate limiting resets.
@@ -40,7 +40,7 @@ class TooManyRequestsProblemDetail:
 
     status: TooManyRequestsProblemDetailStatus
     title: str
-    type_: str
+    type: str
     detail: str | Unset = UNSET
     instance: str | Unset = UNSET
     retry_after: int | Unset = UNSET
@@ -51,7 +51,7 @@ class TooManyRequestsProblemDetail:
 
         title = self.title
 
-        type_ = self.type_
+        type_ = self.type
 
         detail = self.detail
 
@@ -97,7 +97,7 @@ class TooManyRequestsProblemDetail:
         too_many_requests_problem_detail = cls(
             status=status,
             title=title,
-            type_=type_,
+            type=type_,
             detail=detail,
             instance=instance,
             retry_after=retry_after,
