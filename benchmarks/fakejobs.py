@@ -29,7 +29,7 @@ def main() -> None:
         for job in args.job:
             query, seconds = job.rsplit("=", 1)
             fake.faults.on_query(query, status="DONE", seconds=float(seconds))
-        print(f"CORTEX_BASE_URL={fake.url}", flush=True)
+        print(f"CORTEX_BASE_URL={fake.base_url}", flush=True)
         stop.wait()
 
 

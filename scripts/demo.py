@@ -25,8 +25,8 @@ def main() -> int:
         print("cortex-query is not installed in this environment", file=sys.stderr)
         return 1
     with FakeCortex(api_key="demo-key", job_seconds=4.0, rate_limit=1.0, burst=1) as fake:
-        print(f"fake Cortex on {fake.url}, limited to 1 request/s\n", flush=True)
-        env = {**os.environ, "CORTEX_BASE_URL": fake.url, "CORTEX_API_KEY": "demo-key"}
+        print(f"fake Cortex on {fake.base_url}, limited to 1 request/s\n", flush=True)
+        env = {**os.environ, "CORTEX_BASE_URL": fake.base_url, "CORTEX_API_KEY": "demo-key"}
         command = [cli, "-v", "run", QUERY, "--timeout", "60", "--format", "table"]
         print("$ " + shlex.join(["cortex-query", *command[1:]]), flush=True)
         finished = subprocess.run(command, env=env, check=False, timeout=120)  # noqa: S603

@@ -99,7 +99,7 @@ def validate(openapi: Any, response: httpx.Response) -> None:
 
 
 def run_scenario(fake: FakeCortex, seen: list[httpx.Response]) -> None:
-    with client(fake.url, seen) as http, client(fake.url, seen, key=None) as anonymous:
+    with client(fake.base_url, seen) as http, client(fake.base_url, seen, key=None) as anonymous:
         first = http.post(QUERIES, json={"query": "type = 'service'"}).json()["jobId"]
         assert http.get(f"{QUERIES}/{first}").json()["status"] == "IN_PROGRESS"
         assert http.post(QUERIES, json={"query": "type = 'service'"}).status_code == 409

@@ -33,6 +33,7 @@ from cortexio_sdk.testing import (
 pytest_plugins = ["cortexio_sdk.testing.pytest_plugin", "pytester"]
 
 KEY = "test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 QUERIES = "/api/v1/queries"
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -46,7 +47,7 @@ def fake() -> Iterator[FakeCortex]:
 @pytest.fixture
 def http(fake: FakeCortex) -> Iterator[httpx.Client]:
     with httpx.Client(
-        base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+        base_url=fake.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
     ) as client:
         yield client
 
@@ -109,7 +110,7 @@ def test_post_answers_a_query_response(fake: FakeCortex, http: httpx.Client) -> 
 def test_progress_rises_until_the_job_is_done_after_its_set_time() -> None:
     with (
         FakeCortex(api_key=KEY, job_seconds=1.0) as fake,
-        httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}) as http,
+        httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Bearer {KEY}"}) as http,
     ):
         started = time.monotonic()
         job_id = job_id_of(http, "type = 'queue'")
@@ -242,8 +243,8 @@ def test_a_non_json_content_type_is_a_400(http: httpx.Client) -> None:
 def test_a_missing_or_wrong_key_is_a_401(fake: FakeCortex, authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     for response in (
-        httpx.post(f"{fake.url}{QUERIES}", json={"query": "tag = 'x'"}, headers=headers),
-        httpx.get(f"{fake.url}{QUERIES}/some-job", headers=headers),
+        httpx.post(f"{fake.base_url}{QUERIES}", json={"query": "tag = 'x'"}, headers=headers),
+        httpx.get(f"{fake.base_url}{QUERIES}/some-job", headers=headers),
     ):
         assert_error(response, 401, "FORBIDDEN")
         assert response.headers["www-authenticate"] == "Bearer"
@@ -304,7 +305,7 @@ def test_keep_alive_serves_many_requests_on_one_connection(
 def test_the_rate_limit_answers_429_with_retry_after_and_problem_json() -> None:
     with (
         FakeCortex(api_key=KEY, job_seconds=0, rate_limit="2/s", burst=2) as fake,
-        httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}) as http,
+        httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Bearer {KEY}"}) as http,
     ):
         assert run(http, "tag = 'a'").status_code == 200
         assert run(http, "tag = 'b'").status_code == 200
@@ -328,7 +329,7 @@ def test_the_rate_limit_answers_429_with_retry_after_and_problem_json() -> None:
 
 def test_retry_after_is_the_whole_seconds_until_a_token_rounded_up(fake: FakeCortex) -> None:
     fake.faults.rate_limit(per_minute=6, burst=1)  # one token every 10 s
-    with httpx.Client(base_url=fake.url) as http:
+    with httpx.Client(base_url=fake.base_url) as http:
         assert http.get(f"{QUERIES}/x").status_code == 401  # the token was spent even so
         limited = http.get(f"{QUERIES}/x")
     assert limited.status_code == 429
@@ -456,7 +457,10 @@ def test_unknown_enum_values(fake: FakeCortex, http: httpx.Client) -> None:
 def test_faults_scripted_before_start_apply_from_the_first_request() -> None:
     fake = FakeCortex(api_key=KEY, job_seconds=0)
     fake.faults.errors(503, count=1)
-    with fake, httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}) as h:
+    with (
+        fake,
+        httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Bearer {KEY}"}) as h,
+    ):
         assert run(h, "tag = 'x'").status_code == 503
         assert run(h, "tag = 'x'").status_code == 200
 
@@ -523,7 +527,7 @@ def test_the_default_catalog_is_a_few_dozen_plausible_entities() -> None:
 
 def test_it_stops_cleanly_with_idle_and_slow_connections_open() -> None:
     fake = FakeCortex(api_key=KEY).start()
-    url = fake.url
+    url = fake.base_url
     idle = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"})
     assert run(idle, "tag = 'x'").status_code == 200  # leaves a keep-alive connection open
     fake.faults.slow(30)
@@ -550,16 +554,22 @@ def test_it_stops_cleanly_with_idle_and_slow_connections_open() -> None:
     fake.stop()  # a second stop does nothing
     assert not fake.running
     with pytest.raises(RuntimeError, match="not running"):
-        _ = fake.url
+        _ = fake.base_url
 
 
 def test_it_can_start_again_and_keeps_its_jobs() -> None:
     fake = FakeCortex(api_key=KEY, job_seconds=0)
-    with fake, httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}) as h:
+    with (
+        fake,
+        httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Bearer {KEY}"}) as h,
+    ):
         job_id = job_id_of(h, "tag = 'x'")
         with pytest.raises(RuntimeError, match="already running"):
             fake.start()
-    with fake, httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}) as h:
+    with (
+        fake,
+        httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Bearer {KEY}"}) as h,
+    ):
         assert h.get(f"{QUERIES}/{job_id}").json()["status"] == "DONE"
 
 
@@ -643,7 +653,7 @@ def test_a_thousand_concurrent_clients_polling() -> None:
 
 
 def test_the_sdk_runs_a_query_and_reads_the_entities(fake: FakeCortex) -> None:
-    with Cortex(api_key=fake.api_key, base_url=fake.url) as client:
+    with Cortex(api_key=fake.api_key, base_url=fake.base_url) as client:
         job = client.queries.run("type = 'domain'")
         state = client.queries.get(job.job_id)
     assert state.status == QueryStatus.DONE
@@ -713,7 +723,7 @@ def test_the_plugin_as_a_service_would_use_it(pytester: pytest.Pytester) -> None
 
 def test_the_env_fixture(cortex_env: FakeCortex) -> None:
     with Cortex() as client:
-        assert client.base_url == cortex_env.url
+        assert client.base_url == cortex_env.base_url
         assert client.queries.run("tag = 'x'").query == "tag = 'x'"
 
 
@@ -734,8 +744,8 @@ def test_the_command_line_prints_its_url_and_key_and_stops_on_sigterm() -> None:
         assert process.stdout is not None
         url_line = process.stdout.readline().strip()
         key_line = process.stdout.readline().strip()
-        assert re.fullmatch(r"CORTEX_BASE_URL=http://127\.0\.0\.1:\d+", url_line), url_line
-        assert key_line == "CORTEX_API_KEY=cli-key"
+        assert re.fullmatch(r"export CORTEX_BASE_URL=http://127\.0\.0\.1:\d+", url_line), url_line
+        assert key_line == "export CORTEX_API_KEY=cli-key"
         url = url_line.partition("=")[2]
         response = httpx.post(
             f"{url}{QUERIES}",
@@ -753,6 +763,7 @@ def test_the_command_line_prints_its_url_and_key_and_stops_on_sigterm() -> None:
         assert process.stderr is not None
         log = process.stderr.read()
         assert f"POST {QUERIES} -> 200" in log
+        assert log.count(url) == 1, log  # where it listens, said once
     finally:
         if process.poll() is None:
             process.kill()

@@ -238,14 +238,14 @@ def test_the_api_key_never_reaches_redis(
     monitor = Monitor(redis_server.port)
     limiter = RedisLimiter(url=redis_server.url)
     with FakeCortex(api_key=API_KEY, rate_limit=5, burst=2, job_seconds=60) as fake:
-        with Cortex(api_key=API_KEY, base_url=fake.url, rate_limiter=limiter) as client:
+        with Cortex(api_key=API_KEY, base_url=fake.base_url, rate_limiter=limiter) as client:
             job = client.queries.run("tag = 'payments'")
             for _ in range(6):
                 client.queries.get(job.job_id)
 
         async def async_calls() -> None:
             async with AsyncCortex(
-                api_key=API_KEY, base_url=fake.url, rate_limiter=limiter
+                api_key=API_KEY, base_url=fake.base_url, rate_limiter=limiter
             ) as aclient:
                 for _ in range(6):
                     await aclient.queries.get(job.job_id)
@@ -303,7 +303,7 @@ async def test_redis_down_falls_back_warns_once_and_recovers(
     port = closed_port()  # nothing listens there yet
     limiter = RedisLimiter(url=f"redis://127.0.0.1:{port}/0", retry_interval=0.2)
     with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
-        api = Api(kind, api_key=API_KEY, base_url=fake.url, rate_limiter=limiter)
+        api = Api(kind, api_key=API_KEY, base_url=fake.base_url, rate_limiter=limiter)
         try:
             job = await api.run("tag = 'payments'")
             for _ in range(5):
@@ -332,7 +332,7 @@ async def test_a_silent_redis_costs_one_bounded_wait(
     with silent_redis() as url:
         limiter = RedisLimiter(url=url, timeout=0.2, retry_interval=60)
         with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
-            api = Api(kind, api_key=API_KEY, base_url=fake.url, rate_limiter=limiter)
+            api = Api(kind, api_key=API_KEY, base_url=fake.base_url, rate_limiter=limiter)
             try:
                 started = time.monotonic()
                 job = await api.run("tag = 'payments'")
@@ -378,7 +378,7 @@ def test_state_that_is_not_ours_falls_back_instead_of_failing_calls(
     limiter = RedisLimiter(url=redis_server.url, retry_interval=60)
     with (
         FakeCortex(api_key=API_KEY, job_seconds=60) as fake,
-        Cortex(api_key=API_KEY, base_url=fake.url, rate_limiter=limiter) as client,
+        Cortex(api_key=API_KEY, base_url=fake.base_url, rate_limiter=limiter) as client,
     ):
         job = client.queries.run("tag = 'payments'")
         inspect.set(state_key(inspect), "something else's string")  # WRONGTYPE for the script
@@ -410,7 +410,7 @@ def test_the_password_is_not_in_the_outage_warning(caplog: pytest.LogCaptureFixt
     url = f"redis://user:s3cr3t-pw@127.0.0.1:{closed_port()}/0"
     with FakeCortex(api_key=API_KEY) as fake:
         limiter = RedisLimiter(url=url)
-        with Cortex(api_key=API_KEY, base_url=fake.url, rate_limiter=limiter) as client:
+        with Cortex(api_key=API_KEY, base_url=fake.base_url, rate_limiter=limiter) as client:
             client.queries.run("tag = 'payments'")
     (warning,) = redis_warnings(caplog.records, "failed")
     assert "s3cr3t-pw" not in warning
@@ -432,7 +432,11 @@ async def test_killing_redis_mid_run_fails_no_call_and_warns_once(
     limiter = RedisLimiter(url=redis_server.url, retry_interval=0.5)
     with FakeCortex(api_key=API_KEY, job_seconds=3600, rate_limit=10) as fake:
         api = Api(
-            kind, api_key=API_KEY, base_url=fake.url, rate_limiter=limiter, requests_per_minute=600
+            kind,
+            api_key=API_KEY,
+            base_url=fake.base_url,
+            rate_limiter=limiter,
+            requests_per_minute=600,
         )
         job = await api.run("tag = 'payments'")
         done: list[int] = [0]
@@ -518,7 +522,7 @@ def test_a_fleet_sharing_redis_stays_under_the_limit_that_separate_limiters_exce
             clients = [
                 Cortex(
                     api_key=API_KEY,
-                    base_url=fake.url,
+                    base_url=fake.base_url,
                     requests_per_minute=600,
                     rate_limiter=rate_limiter,
                 )

@@ -43,6 +43,7 @@ from ._exceptions import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
+from ._polling import Completed
 from ._redis_limiter import RedisLimiter
 from ._version import __version__
 
@@ -54,6 +55,7 @@ __all__ = [
     "AsyncCortex",
     "AuthenticationError",
     "BadRequestError",
+    "Completed",
     "ConfigurationError",
     "ConflictError",
     "Cortex",

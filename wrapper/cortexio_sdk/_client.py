@@ -34,20 +34,8 @@ QueriesT = TypeVar("QueriesT", Queries, AsyncQueries)
 class _Base(Generic[HttpClientT, QueriesT]):
     """Configuration and wiring, written once for the sync and the async client.
 
-    Settings come from the arguments, else `CORTEX_API_KEY` and `CORTEX_BASE_URL`:
-
-    - `timeout`: per request (seconds or an httpx.Timeout; default 30 s, 10 s to connect).
-    - `max_retries`: retries after a 429, a connection failure, or (GET only) a 5xx (default 4).
-    - `max_retry_after`: the longest Retry-After the client sleeps; a longer one raises
-      RateLimitError at once with `.retry_after` (default 60 s).
-    - `requests_per_minute`: the client-side limit (default 1000, Cortex's documented limit),
-      lowered after a 429 and recovered gradually.
-    - `rate_limiter`: `RedisLimiter(url=...)` to share that limit with every process and host
-      using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`; else this client alone).
-    - `call_timeout`: the overall deadline of one call, retries and waits included (default 300 s).
-    - `http_client`: your own httpx client (proxies, certificates...); its transports are wrapped,
-      its timeout is kept unless `timeout` is given, and it is not closed by this client.
-    - `allow_insecure_http`: permit plain http to a host other than this machine.
+    The public classes below document every argument in their own docstrings, written out in
+    each so that `help()` and an IDE's hover show them (a test keeps the two in step).
     """
 
     _http_class: type[HttpClientT]
@@ -116,9 +104,34 @@ class _Base(Generic[HttpClientT, QueriesT]):
 class Cortex(_Base[httpx.Client, Queries]):
     """The Cortex Queries API, synchronously. Safe to share between threads.
 
-    Keyword arguments: see `_Base` (api_key, base_url, timeout, max_retries, max_retry_after,
-    requests_per_minute, rate_limiter, call_timeout, http_client: an httpx.Client,
-    allow_insecure_http).
+        with Cortex() as client:            # CORTEX_API_KEY, CORTEX_BASE_URL
+            done = client.queries.run_and_wait("tag = 'payments'", timeout=600)
+
+    `client.queries` runs, gets and waits for query jobs; `client.low_level` is the generated
+    client on the same transport (auth, retries, rate limit).
+
+    Keyword arguments (each falls back to the environment, then to the default):
+
+    - `api_key`: your Cortex API key (else `CORTEX_API_KEY`); a missing one is a
+      ConfigurationError here, before any request.
+    - `base_url`: the API's base URL (else `CORTEX_BASE_URL`, else the US cloud,
+      `https://api.getcortexapp.com`); the EU cloud is `https://api.eu.cortex.io`, and a
+      self-managed install has its own. Plain http only to this machine unless
+      `allow_insecure_http=True`.
+    - `timeout`: per request, seconds or an httpx.Timeout (default 30 s, 10 s to connect).
+    - `max_retries`: retries after a 429, a connection failure, or (GET only) a 5xx (default 4).
+    - `max_retry_after`: the longest Retry-After slept; a longer one raises RateLimitError at
+      once with `.retry_after` (default 60 s).
+    - `requests_per_minute`: the client-side limit (default 1000, Cortex's documented limit),
+      shared by every thread or task of this client, lowered after a 429 and recovered gradually.
+    - `call_timeout`: the overall deadline of one call, retries and waits included (default
+      300 s; None for none).
+    - `http_client`: your own httpx.Client (proxies, certificates...); its transports are wrapped,
+      its timeout is kept unless `timeout` is given, and it is left open on close.
+    - `allow_insecure_http`: permit plain http to a host other than this machine (the key would
+      travel unencrypted).
+    - `rate_limiter`: `RedisLimiter(url=...)` to share the limit with every process and host
+      using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`; else this client alone).
     """
 
     _http_class = httpx.Client
@@ -146,7 +159,34 @@ class Cortex(_Base[httpx.Client, Queries]):
 class AsyncCortex(_Base[httpx.AsyncClient, AsyncQueries]):
     """The Cortex Queries API, as coroutines. Safe to share between tasks.
 
-    Keyword arguments: see `_Base`, with `http_client` an httpx.AsyncClient.
+        async with AsyncCortex() as client:  # CORTEX_API_KEY, CORTEX_BASE_URL
+            done = await client.queries.run_and_wait("tag = 'payments'", timeout=600)
+
+    `client.queries` runs, gets and waits for query jobs; `client.low_level` is the generated
+    client on the same transport (auth, retries, rate limit).
+
+    Keyword arguments (each falls back to the environment, then to the default):
+
+    - `api_key`: your Cortex API key (else `CORTEX_API_KEY`); a missing one is a
+      ConfigurationError here, before any request.
+    - `base_url`: the API's base URL (else `CORTEX_BASE_URL`, else the US cloud,
+      `https://api.getcortexapp.com`); the EU cloud is `https://api.eu.cortex.io`, and a
+      self-managed install has its own. Plain http only to this machine unless
+      `allow_insecure_http=True`.
+    - `timeout`: per request, seconds or an httpx.Timeout (default 30 s, 10 s to connect).
+    - `max_retries`: retries after a 429, a connection failure, or (GET only) a 5xx (default 4).
+    - `max_retry_after`: the longest Retry-After slept; a longer one raises RateLimitError at
+      once with `.retry_after` (default 60 s).
+    - `requests_per_minute`: the client-side limit (default 1000, Cortex's documented limit),
+      shared by every thread or task of this client, lowered after a 429 and recovered gradually.
+    - `call_timeout`: the overall deadline of one call, retries and waits included (default
+      300 s; None for none).
+    - `http_client`: your own httpx.AsyncClient (proxies, certificates...); its transports are
+      wrapped, its timeout is kept unless `timeout` is given, and it is left open on close.
+    - `allow_insecure_http`: permit plain http to a host other than this machine (the key would
+      travel unencrypted).
+    - `rate_limiter`: `RedisLimiter(url=...)` to share the limit with every process and host
+      using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`; else this client alone).
     """
 
     _http_class = httpx.AsyncClient

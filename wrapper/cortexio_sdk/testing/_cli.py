@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import signal
 import sys
 import threading
@@ -42,8 +43,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog or "python -m cortexio_sdk.testing",
         description=(
             "Serve a fake Cortex Queries API on 127.0.0.1 (POST /api/v1/queries, "
-            "GET /api/v1/queries/{jobId}) with a sample catalog. Prints CORTEX_BASE_URL and "
-            "CORTEX_API_KEY lines on stdout, then serves until Ctrl-C."
+            "GET /api/v1/queries/{jobId}) with a sample catalog. Prints "
+            "`export CORTEX_BASE_URL=...` and `export CORTEX_API_KEY=...` on stdout (for "
+            'eval "$(...)"), then serves until Ctrl-C.'
         ),
     )
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
@@ -100,12 +102,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     if args.unknown_enums:
         fake.faults.unknown_enums()
     handler: logging.Handler | None = None
-    if not args.quiet:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        logging.getLogger("cortexio_sdk.testing").addHandler(handler)
-        logging.getLogger("cortexio_sdk.testing").setLevel(logging.INFO)
-
     stop = threading.Event()
     restore = _on_sigterm(stop)
     try:
@@ -114,10 +110,16 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         except OSError as exc:
             print(f"cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
             return 1
+        if not args.quiet:
+            # After start(): the line below says where it listens, once.
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            logging.getLogger("cortexio_sdk.testing").addHandler(handler)
+            logging.getLogger("cortexio_sdk.testing").setLevel(logging.INFO)
         try:
-            print(f"CORTEX_BASE_URL={fake.url}", flush=True)
-            print(f"CORTEX_API_KEY={fake.api_key}", flush=True)
-            print(f"fake Cortex Queries API on {fake.url}; Ctrl-C to stop", file=sys.stderr)
+            for name in ("CORTEX_BASE_URL", "CORTEX_API_KEY"):
+                print(f"export {name}={shlex.quote(fake.env[name])}", flush=True)
+            print(f"fake Cortex Queries API on {fake.base_url}; Ctrl-C to stop", file=sys.stderr)
             while not stop.wait(0.5):
                 pass
         except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 
     with RedisServer() as redis_server, FakeCortex(rate_limit=10) as fake:
         limiter = RedisLimiter(url=redis_server.url)
-        with Cortex(api_key=fake.api_key, base_url=fake.url, rate_limiter=limiter) as client:
+        with Cortex(api_key=fake.api_key, base_url=fake.base_url, rate_limiter=limiter) as client:
             ...
         redis_server.kill()  # a crash, to see the client fall back to its own limiter
 

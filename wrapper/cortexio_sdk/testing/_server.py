@@ -268,7 +268,7 @@ class FakeCortex:
     """A fake Cortex Queries API on 127.0.0.1, for tests and demos; no network, no account.
 
     >>> with FakeCortex(api_key="test-key", job_seconds=0.5) as fake:
-    ...     client = Cortex(api_key=fake.api_key, base_url=fake.url)
+    ...     client = Cortex(api_key=fake.api_key, base_url=fake.base_url)
 
     - `api_key`: the bearer token it accepts; anything else gets 401.
     - `port`: 0 (default) picks a free one; `url` tells which after `start()`.
@@ -328,7 +328,7 @@ class FakeCortex:
         )
         self._server = server
         self._thread.start()
-        logger.info("fake Cortex Queries API listening on %s", self.url)
+        logger.info("fake Cortex Queries API listening on %s", self.base_url)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -359,7 +359,7 @@ class FakeCortex:
         self.stop()
 
     def __repr__(self) -> str:
-        where = self.url if self._server is not None else "stopped"
+        where = self.base_url if self._server is not None else "stopped"
         return f"FakeCortex({where})"
 
     # --- where it is ---
@@ -371,22 +371,22 @@ class FakeCortex:
         return int(self._server.server_address[1])
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         """The base URL to give a client: http://127.0.0.1:PORT (no trailing slash)."""
         return f"http://{HOST}:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
         """CORTEX_API_KEY and CORTEX_BASE_URL pointing at this server, for a client or the CLI."""
-        return {"CORTEX_API_KEY": self.api_key, "CORTEX_BASE_URL": self.url}
+        return {"CORTEX_API_KEY": self.api_key, "CORTEX_BASE_URL": self.base_url}
 
     def client(self, **options: Any) -> Cortex:
         """A `cortexio_sdk.Cortex` for this server; `options` go to its constructor."""
-        return Cortex(api_key=self.api_key, base_url=self.url, **options)
+        return Cortex(api_key=self.api_key, base_url=self.base_url, **options)
 
     def async_client(self, **options: Any) -> AsyncCortex:
         """A `cortexio_sdk.AsyncCortex` for this server; `options` go to its constructor."""
-        return AsyncCortex(api_key=self.api_key, base_url=self.url, **options)
+        return AsyncCortex(api_key=self.api_key, base_url=self.base_url, **options)
 
     # --- what it serves and what it saw ---
 
