@@ -59,6 +59,10 @@ _CLEARED_ENV = (
     "TERM",
     "COLORTERM",
 )
+# The one log line shown without -v: the first retry of a connection that could not be made.
+CONNECT_RETRY_LINE = re.compile(
+    r"\d\d:\d\d:\d\d INFO \S+ \S+ failed \(Connect\w+: .*; retrying in "
+)
 PROGRESS_LINE = re.compile(
     r"job (?P<job>[0-9a-f-]{36}): (?P<status>[A-Z_]+)(?: (?P<percent>\d+)%)?"
 )
@@ -262,7 +266,7 @@ def error_line(stderr: str) -> str:
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
     others = [line for line in stderr.splitlines() if not line.startswith("error: ")]
     assert len(errors) == 1, stderr
-    assert all(PROGRESS_LINE.fullmatch(line) for line in others), stderr
+    assert all(PROGRESS_LINE.fullmatch(x) or CONNECT_RETRY_LINE.match(x) for x in others), stderr
     return errors[0]
 
 
@@ -335,7 +339,7 @@ def test_no_wait_prints_the_job_then_get_and_wait_use_its_id(cortex_fake: FakeCo
     state = json.loads(running.stdout)
     assert state["jobId"] == job.job_id
     assert state["status"] == "IN_PROGRESS"
-    assert 0 <= state["progress"] < 1
+    assert 0 <= state["progress"] < 100  # percent, as on the bar and in errors
     assert state["entities"] is None
 
     # `wait` follows it; the job ends while it waits.
@@ -346,11 +350,59 @@ def test_no_wait_prints_the_job_then_get_and_wait_use_its_id(cortex_fake: FakeCo
         assert parse_jsonl(bg.stdout.text()) == selected(cortex_fake.catalog, QUERY)
         assert re.search(rf"job {job.job_id}: DONE 100%", bg.stderr.text())
 
-    # `get` once it is DONE: the entities.
-    finished = cortex_query("get", job.job_id, "--format", "csv", fake=cortex_fake)
+    # `get` once it is DONE: the same state record, with the entities.
+    finished = cortex_query("get", job.job_id, "--format", "json", fake=cortex_fake)
     assert finished.returncode == 0, finished.stderr
-    assert parse_csv(finished.stdout) == selected(cortex_fake.catalog, QUERY)
+    state = json.loads(finished.stdout)
+    assert (state["jobId"], state["status"], state["progress"]) == (job.job_id, "DONE", 100)
+    assert state["entities"] == selected(cortex_fake.catalog, QUERY)
     assert len(cortex_fake.jobs()) == 1  # get and wait started nothing
+
+
+@pytest.mark.cortex_fake(job_seconds=60)
+def test_no_wait_prints_the_job_id_alone_for_a_shell_variable(cortex_fake: FakeCortex) -> None:
+    started = cortex_query("run", "--no-wait", QUERY, fake=cortex_fake)
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout == f"{only_job(cortex_fake).job_id}\n"  # JOB=$(cortex-query ...)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_get_prints_the_job_state_in_one_shape_before_and_after_done(
+    cortex_fake: FakeCortex, fmt: str
+) -> None:
+    cortex_fake.faults.next_jobs("DONE", seconds=60)
+    with cortex_fake.client() as client:
+        job_id = client.queries.run(QUERY).job_id
+    running = cortex_query("get", job_id, "--format", fmt, fake=cortex_fake)
+    cortex_fake.end_job(job_id, "DONE")
+    done = cortex_query("get", job_id, "--format", fmt, fake=cortex_fake)
+
+    assert running.returncode == done.returncode == 0, running.stderr + done.stderr
+    expected = selected(cortex_fake.catalog, QUERY)
+    if fmt in ("json", "jsonl"):
+        before, after = json.loads(running.stdout), json.loads(done.stdout)
+        assert set(before) == set(after)  # `jq .status` works whatever the status
+        assert (before["status"], before["entities"]) == ("IN_PROGRESS", None)
+        assert (after["status"], after["progress"], after["entities"]) == ("DONE", 100, expected)
+    elif fmt == "csv":
+        before_rows = list(csv.DictReader(io.StringIO(running.stdout)))
+        after_rows = list(csv.DictReader(io.StringIO(done.stdout)))
+        assert before_rows[0].keys() == after_rows[0].keys()
+        assert [(r["jobId"], r["status"], r["name"]) for r in before_rows] == [
+            (job_id, "IN_PROGRESS", "")
+        ]
+        assert {r["status"] for r in after_rows} == {"DONE"}
+        entity_columns = ("name", "tag", "type", "description")
+        assert [{k: r[k] for k in entity_columns} for r in after_rows] == expected
+    else:
+        state_header = ["JOBID", "STATUS", "PROGRESS", "QUERY", "INITIATEDAT"]
+        assert running.stdout.splitlines()[0].split() == state_header
+        assert len(running.stdout.splitlines()) == 2  # no entities yet
+        job_table, entity_table = done.stdout.split("\n\n")
+        assert job_table.splitlines()[0].split() == state_header
+        assert job_table.splitlines()[1].split()[:3] == [job_id, "DONE", "100"]
+        assert parse_table(entity_table) == expected
 
 
 def test_get_on_a_running_job_prints_a_one_row_table(cortex_fake: FakeCortex) -> None:
@@ -362,7 +414,7 @@ def test_get_on_a_running_job_prints_a_one_row_table(cortex_fake: FakeCortex) ->
 
     assert done.returncode == 0, done.stderr
     header, row = done.stdout.splitlines()
-    assert header.split() == ["JOBID", "STATUS", "PROGRESS", "QUERY", "INITIATEDAT", "ENTITIES"]
+    assert header.split() == ["JOBID", "STATUS", "PROGRESS", "QUERY", "INITIATEDAT"]
     assert row.startswith(f"{job_id}  IN_PROGRESS  0")
     assert QUERY in row
 
@@ -416,6 +468,25 @@ def test_verbose_logs_a_rate_limit_being_waited_out(cortex_fake: FakeCortex) -> 
     assert "\x1b" not in done.stderr
 
 
+@pytest.mark.cortex_fake(job_seconds=0.8)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_go_before_or_after_the_command(cortex_fake: FakeCortex, where: str) -> None:
+    options = ["-v", "--base-url", cortex_fake.base_url]
+    command = ["run", QUERY, "--format", "jsonl"]
+    args = [*options, *command] if where == "before" else [*command, *options]
+    env = child_env(cortex_fake, CORTEX_BASE_URL="http://127.0.0.1:9")  # the option must win
+
+    done = cortex_query(*args, fake=cortex_fake, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert parse_jsonl(done.stdout) == selected(cortex_fake.catalog, QUERY)
+    # -v: each request, each wait between polls.
+    log = [line for line in done.stderr.splitlines() if not PROGRESS_LINE.fullmatch(line)]
+    requests = [line for line in log if re.search(r" DEBUG (GET|POST) \S+ answered 200", line)]
+    assert len(requests) == cortex_fake.counters.requests >= 2, done.stderr
+    assert any(re.search(r" DEBUG query job \S+: next poll in \d+\.\d\d s", x) for x in log)
+
+
 def test_without_verbose_retries_are_not_logged(cortex_fake: FakeCortex) -> None:
     cortex_fake.faults.errors(503, method="GET")  # retried after a short backoff
 
@@ -451,9 +522,18 @@ def test_every_exit_code_is_in_the_help() -> None:
             ["run", QUERY],
             "",
             {"CORTEX_API_KEY": None},
-            "error: ConfigurationError: no Cortex API key: pass api_key=... or set the "
-            "CORTEX_API_KEY environment variable",
+            "error: ConfigurationError: no Cortex API key; set the CORTEX_API_KEY environment "
+            "variable",
             id="no-key",
+        ),
+        pytest.param(
+            ["get", "some-job", "--base-url", "http://cortex.example"],
+            "",
+            {},
+            "error: ConfigurationError: --base-url 'http://cortex.example' uses plain http to a "
+            "host that is not this machine, which would send the API key unencrypted; use "
+            "https, or pass --allow-insecure-http",
+            id="insecure-http",
         ),
         pytest.param(
             ["get", "some-job"],
@@ -525,6 +605,7 @@ def test_our_deadline_exits_6_naming_the_job_to_wait_on(cortex_fake: FakeCortex)
     assert done.stdout == ""
     line = error_line(done.stderr)
     assert line.startswith(f"error: WaitTimeoutError: query job {job.job_id}: still IN_PROGRESS")
+    assert re.search(r"IN_PROGRESS, \d+% done after 1 s", line), line  # percent, as elsewhere
     assert line.endswith(f"; resume with: cortex-query wait {job.job_id}")
     assert line.count("resume with") == 1
     assert 1 <= elapsed < 15
@@ -608,6 +689,12 @@ def test_a_closed_port_exits_8(refused_run: tuple[str, Background]) -> None:
     line = error_line(stderr)
     assert line.startswith(f"error: APIConnectionError: GET {url}/api/v1/queries/some-job: ")
     assert "refused" in line
+    assert line.endswith("after 5 attempts")  # the first and max_retries (4) more
+    # Not seconds of silence: the first retry of a connection that failed is said at once,
+    # and the others (without -v) are not.
+    warned = [x for x in stderr.splitlines() if "failed (ConnectError" in x and "retrying" in x]
+    assert len(warned) == 1, stderr
+    assert "(retry 1 of 4)" in warned[0]
 
 
 def test_a_dropped_connection_exits_8(cortex_fake: FakeCortex) -> None:
@@ -876,7 +963,7 @@ def test_log_lines_print_above_the_bar(cortex_fake: FakeCortex) -> None:
     lines = visible(run.terminal)
     assert lines, run.terminal
     # Whole log lines, none glued to a stale copy of the bar, and no bar left.
-    assert all(re.match(r"\d\d:\d\d:\d\d INFO ", line) for line in lines), lines
+    assert all(re.match(r"\d\d:\d\d:\d\d (INFO|DEBUG) ", line) for line in lines), lines
     assert any("answered 429" in line for line in lines), lines
 
 
@@ -903,13 +990,23 @@ def test_ctrl_c_on_a_terminal_clears_the_bar_and_prints_the_job_id(
 def test_serve_fake_serves_until_a_signal(stop: signal.Signals) -> None:
     argv = [*CLI, "serve-fake", "--port", "0", "--job-seconds", "0", "--api-key", "served"]
     with Background(argv, child_env()) as server:
-        url = server.stdout.wait_for(r"^CORTEX_BASE_URL=(http://127\.0\.0\.1:\d+)$")[1]
-        key = server.stdout.wait_for(r"^CORTEX_API_KEY=(\S+)$")[1]
-        assert key == "served"
+        url_line = server.stdout.wait_for(r"^export CORTEX_BASE_URL=(http://127\.0\.0\.1:\d+)$")
+        key_line = server.stdout.wait_for(r"^export CORTEX_API_KEY=(\S+)$")
+        url = url_line[1]
+        assert key_line[1] == "served"
 
+        # What the help says to do: eval the lines, then run the next command in that shell.
         query = "type = 'domain'"
-        env = child_env(None, CORTEX_BASE_URL=url, CORTEX_API_KEY=key)
-        done = cortex_query("run", query, "--format", "json", fake=None, env=env)
+        script = 'eval "$EXPORTS" && exec "$@"'
+        exports = f"{url_line[0]}\n{key_line[0]}\n"
+        done = subprocess.run(
+            ["sh", "-c", script, "sh", *CLI, "run", query, "--format", "json"],
+            capture_output=True,
+            text=True,
+            env=child_env(None, EXPORTS=exports),
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == selected(DEFAULT_CATALOG, query)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from typing import Any
@@ -351,6 +352,22 @@ def test_a_missing_key_names_the_variable(
         monkeypatch.setenv("CORTEX_API_KEY", value)
     with pytest.raises(ConfigurationError, match="CORTEX_API_KEY"):
         client_class(base_url="http://127.0.0.1:1")
+
+
+def test_a_configuration_error_keeps_its_remedy_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    # So that a front end (the CLI) can word the fix in its own flags and variables.
+    monkeypatch.delenv("CORTEX_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError) as missing:
+        Cortex()
+    assert (missing.value.setting, missing.value.problem) == ("api_key", "no Cortex API key")
+    assert str(missing.value) == f"no Cortex API key; {missing.value.remedy}"
+    assert "api_key=" in str(missing.value.remedy)
+
+    with pytest.raises(ConfigurationError) as insecure:
+        Cortex(api_key="k", base_url="http://cortex.example")
+    assert insecure.value.setting == "allow_insecure_http"
+    assert insecure.value.remedy == "use https, or pass allow_insecure_http=True"
+    assert pickle.loads(pickle.dumps(insecure.value)).remedy == insecure.value.remedy
 
 
 async def test_key_and_base_url_from_the_environment(

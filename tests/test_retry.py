@@ -269,7 +269,14 @@ async def test_connection_refused_is_retried_for_post(
     elapsed = time.monotonic() - started
     assert not isinstance(caught.value, APITimeoutError)
     assert "ConnectError" in str(caught.value)
-    assert len(retry_records(caplog)) == 2
+    assert str(caught.value).endswith("after 3 attempts")
+    records = retry_records(caplog)
+    assert len(records) == 2
+    # Marked for a front end that shows the first one (the CLI, even without -v).
+    assert [(r.cortexio_retry, r.cortexio_connection_failed) for r in records] == [  # type: ignore[attr-defined]
+        (1, True),
+        (2, True),
+    ]
     # Two backoffs (0.25-0.5 s, then 0.5-1 s) were slept: retried, not spun.
     assert 0.6 <= elapsed < 4.0
 
@@ -280,10 +287,11 @@ async def test_connection_refused_without_retries(
     caplog.set_level(logging.INFO, logger="cortexio_sdk")
     api = connect(base_url=f"http://127.0.0.1:{closed_port()}", max_retries=0)
     started = time.monotonic()
-    with pytest.raises(APIConnectionError):
+    with pytest.raises(APIConnectionError) as caught:
         await api.get("job-1")
     assert time.monotonic() - started < 0.5
     assert retry_records(caplog) == []
+    assert str(caught.value).endswith("after 1 attempt")
 
 
 # -- the overall deadline -----------------------------------------------------------------

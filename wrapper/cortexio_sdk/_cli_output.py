@@ -8,15 +8,18 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cortex_api_client.types import Unset
 
+from ._polling import progress_percent
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from cortex_api_client.models import QueryBuilderResult, QueryResponse, QueryResult
 
-__all__ = ["FORMATS", "write_entities", "write_record"]
+__all__ = ["FORMATS", "write_entities", "write_record", "write_state"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
 ENTITY_COLUMNS = ("name", "tag", "type", "description")
+STATE_COLUMNS = ("jobId", "status", "progress", "query", "initiatedAt")
 
 
 def entity_rows(state: QueryBuilderResult) -> list[dict[str, str]]:
@@ -50,15 +53,46 @@ def write_entities(state: QueryBuilderResult, fmt: str, out: TextIO) -> None:
 
 
 def state_record(state: QueryBuilderResult) -> dict[str, Any]:
+    """A job's state as `get` prints it: progress in percent, entities once there are any."""
     details = state.query_details
     return {
         "jobId": details.job_id,
         "status": str(state.status),
-        "progress": None if isinstance(state.progress, Unset) else state.progress,
+        "progress": progress_percent(state.progress),
         "query": details.query,
         "initiatedAt": details.initiated_at.isoformat(),
-        "entities": None if isinstance(state.result, Unset) else len(state.result),
+        "entities": None if isinstance(state.result, Unset) else entity_rows(state),
     }
+
+
+def write_state(state: QueryBuilderResult, fmt: str, out: TextIO) -> None:
+    """A job's state in the same shape whatever its status, so a script can read `status`.
+
+    json / jsonl: one object, `entities` a list once the job is DONE (else null). csv: one row
+    per entity with the job's columns first (one row with empty entity columns before then).
+    table: the job's row, then the entities' table once there are any.
+    """
+    record = state_record(state)
+    if fmt in ("json", "jsonl"):
+        write_record(record, fmt, out)
+        return
+    entities: list[dict[str, str]] | None = record.pop("entities")
+    shown = {key: "" if value is None else _cell(value) for key, value in record.items()}
+    if fmt == "csv":
+        writer = csv.DictWriter(
+            out, fieldnames=[*STATE_COLUMNS, *ENTITY_COLUMNS], lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows([{**shown, **entity} for entity in entities or [{}]])
+        return
+    _table([shown], STATE_COLUMNS, out)
+    if entities:
+        out.write("\n")
+        _table(entities, ENTITY_COLUMNS, out)
+
+
+def _cell(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def job_record(job: QueryResponse) -> dict[str, Any]:

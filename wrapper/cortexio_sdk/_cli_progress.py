@@ -1,15 +1,22 @@
 """Progress while `cortex-query` waits: a bar on a terminal, plain lines when piped.
 
 The bar is rich's (the `cli` extra); without rich installed, or when stderr is not a terminal,
-each change of status or progress is one line on stderr.
+each change of status or progress is one line on stderr. Between polls (up to 10 s apart) the
+bar moves on at the speed the job has shown (`ProgressSpeed`, the same estimate the poll
+schedule uses) and shows the time left; each poll puts it back on what the server says.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from cortex_api_client.types import Unset
+from cortex_api_client.models import QueryStatus
+
+from ._polling import ProgressSpeed, progress_percent
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -18,24 +25,46 @@ if TYPE_CHECKING:
 
 __all__ = ["ProgressReporter", "percent"]
 
+percent = progress_percent
+# How often the bar moves between polls.
+TICK_SECONDS = 0.2
 
-def percent(progress: float | Unset) -> float | None:
-    """The job's progress as 0-100: Cortex reports a fraction; a value above 1 is a percentage."""
-    if isinstance(progress, Unset | bool) or not isinstance(progress, int | float):
-        return None
-    value = progress * 100 if progress <= 1 else progress
-    return max(0.0, min(100.0, float(value)))
+
+def time_left(seconds: float | None) -> str:
+    """`about 1m05s left`, or "" when no end is predicted."""
+    if seconds is None:
+        return ""
+    whole = max(0, round(seconds))
+    minutes, secs = divmod(whole, 60)
+    shown = f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    return f"about {shown} left"
 
 
 class ProgressReporter:
     """Use as `on_progress=`; a context manager that clears the bar on exit."""
 
-    def __init__(self, job_id: str, stream: TextIO | None = None, *, bar: bool | None = None):
+    def __init__(
+        self,
+        job_id: str,
+        stream: TextIO | None = None,
+        *,
+        bar: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tick: float = TICK_SECONDS,
+    ):
         self.job_id = job_id
+        self._clock = clock
+        self._tick_seconds = tick
         self.stream = stream if stream is not None else sys.stderr
         wants_bar = self.stream.isatty() if bar is None else bar
         self._progress: Any = None
         self._task: Any = None
+        self._speed = ProgressSpeed()
+        self._status = "STARTING"
+        self._ended = False  # a poll saw the job end: the estimate no longer moves the bar
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # the ticker thread and the poll's callback
+        self._ticker: threading.Thread | None = None
         if wants_bar:
             self._start_bar()
 
@@ -52,6 +81,7 @@ class ProgressReporter:
             TextColumn("{task.percentage:>5.1f}%"),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[left]}"),
             console=console,
             transient=True,
             # Log lines written to stderr print above the bar; stdout is for results only,
@@ -59,22 +89,57 @@ class ProgressReporter:
             redirect_stdout=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task(f"job {self.job_id}", total=100, status="STARTING")
+        self._task = self._progress.add_task(
+            f"job {self.job_id}", total=100, status=self._status, left=""
+        )
+        self._ticker = threading.Thread(
+            target=self._tick, name="cortex-query-progress", daemon=True
+        )
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self._tick_seconds):
+            self._redraw(self._clock())
+
+    def _redraw(self, now: float) -> None:
+        """Put the bar where the job should be at `now`, with the time left."""
+        progress = self._progress
+        with self._lock:
+            if progress is None or self._ended:
+                return
+            estimate = self._speed.estimate(now)
+            end = self._speed.predicted_end()
+        progress.update(
+            self._task,
+            completed=0 if estimate is None else estimate * 100,
+            status=self._status,
+            left=time_left(None if end is None else end - now),
+        )
 
     def __call__(self, state: QueryBuilderResult) -> None:
         value = percent(state.progress)
         if self._progress is not None:
-            self._progress.update(
-                self._task,
-                completed=value if value is not None else 0,
-                status=str(state.status),
-            )
+            now = self._clock()
+            with self._lock:
+                self._status = str(state.status)
+                self._speed.observe(state.progress, now)
+                self._ended = state.status == QueryStatus.DONE or (value or 0) >= 100
+            if self._ended:
+                self._progress.update(
+                    self._task, completed=value or 100, status=self._status, left=""
+                )
+            else:
+                self._redraw(now)
             return
         shown = "" if value is None else f" {value:.0f}%"
         self.stream.write(f"job {self.job_id}: {state.status}{shown}\n")
         self.stream.flush()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None

@@ -103,7 +103,9 @@ def _api_key(value: str | None) -> str:
         value, source = os.environ.get(API_KEY_ENV), API_KEY_ENV
     if value is None:
         raise ConfigurationError(
-            f"no Cortex API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
+            "no Cortex API key",
+            setting="api_key",
+            remedy=f"pass api_key=... or set the {API_KEY_ENV} environment variable",
         )
     if not isinstance(value, str):
         raise ConfigurationError(f"api_key must be a str, got {type(value).__name__}")
@@ -134,7 +136,9 @@ def _base_url(value: str | None, *, allow_insecure_http: bool) -> str:
     if url.scheme == "http" and not _is_loopback(url.host) and not allow_insecure_http:
         raise ConfigurationError(
             f"{source} {value!r} uses plain http to a host that is not this machine, which would "
-            "send the API key unencrypted; use https, or pass allow_insecure_http=True"
+            "send the API key unencrypted",
+            setting="allow_insecure_http",
+            remedy="use https, or pass allow_insecure_http=True",
         )
     if url.query or url.fragment:
         raise ConfigurationError(f"{source} must not have a query or fragment, got {value!r}")

@@ -76,7 +76,20 @@ class CortexError(Exception):
 
 
 class ConfigurationError(CortexError, ValueError):
-    """A client setting is missing or invalid (named in the message)."""
+    """A client setting is missing or invalid (named in the message).
+
+    `.setting` is the constructor keyword concerned (`api_key`, `base_url`...) and `.remedy`,
+    when there is one, says how to fix it in Python; `.problem` is the message without the
+    remedy, for a front end (the CLI) that words the fix in its own flags and variables.
+    """
+
+    def __init__(
+        self, problem: str, *, setting: str | None = None, remedy: str | None = None
+    ) -> None:
+        super().__init__(f"{problem}; {remedy}" if remedy else problem)
+        self.problem = problem
+        self.setting = setting
+        self.remedy = remedy
 
 
 def _unpickle(cls: type[CortexError], args: tuple[Any, ...], state: dict[str, Any]) -> CortexError:

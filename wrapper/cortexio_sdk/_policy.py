@@ -108,6 +108,8 @@ class Call:
                 f"{self.label}: the call's deadline passes before the rate limiter lets it go "
                 f"(needs {wait:.1f} s, {max(remaining, 0):.1f} s left)"
             )
+        if wait > 0 and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s waits %.2f s for the rate limiter", self.label, wait)
         return wait
 
     def prepare(self) -> None:
@@ -140,6 +142,9 @@ class Call:
     def after_response(self, response: httpx.Response) -> float | None:
         """None: hand the response back. A number: retry after sleeping that long. Or raise."""
         status = response.status_code
+        if logger.isEnabledFor(logging.DEBUG):
+            # Checked first: the label costs a URL copy, measurable on every request.
+            logger.debug("%s answered %d (attempt %d)", self.label, status, self.retries + 1)
         if status < 400:
             self.policy.limiter.succeeded()
             return None
@@ -166,13 +171,14 @@ class Call:
             raise DeadlineExceededError(f"{self.label}: the call's deadline passed") from exc
         if not isinstance(exc, httpx.TransportError):
             raise exc
-        error = _typed(exc, self.label)
+        error = _typed(exc, self.label, attempts=self.retries + 1)
         not_sent = isinstance(exc, _NOT_SENT)
         permanent = isinstance(exc, _PERMANENT) or _certificate_rejected(exc)
         if permanent or not (not_sent or self._method in _IDEMPOTENT):
             raise error from exc
+        reason = f"failed ({type(exc).__name__}: {exc})" if not_sent else type(exc).__name__
         try:
-            return self._retry_or_raise(error, self._backoff(), type(exc).__name__)
+            return self._retry_or_raise(error, self._backoff(), reason, connection_failed=not_sent)
         except CortexError as final:
             raise final from exc
 
@@ -198,13 +204,17 @@ class Call:
                 self._hold = (response, advised, True)
         return self._hold[1], self._hold[2]
 
-    def _retry_or_raise(self, error: CortexError, delay: float, reason: str) -> float:
+    def _retry_or_raise(
+        self, error: CortexError, delay: float, reason: str, *, connection_failed: bool = False
+    ) -> float:
         if self.retries >= self.policy.max_retries:
             raise error
         remaining = self.remaining()
         if remaining is not None and delay >= remaining:
             raise error  # sleeping would outlive the call's deadline
         self.retries += 1
+        # `extra` lets a front end pick out the first retry of a connection that could not be
+        # made (the CLI shows it even without -v, so a wrong address is not minutes of silence).
         logger.info(
             "%s %s; retrying in %.2f s (retry %d of %d)",
             self.label,
@@ -212,6 +222,7 @@ class Call:
             delay,
             self.retries,
             self.policy.max_retries,
+            extra={"cortexio_retry": self.retries, "cortexio_connection_failed": connection_failed},
         )
         return delay
 
@@ -242,7 +253,10 @@ def _certificate_rejected(exc: BaseException) -> bool:
     return False
 
 
-def _typed(exc: httpx.TransportError, label: str) -> APIConnectionError:
+def _typed(exc: httpx.TransportError, label: str, *, attempts: int) -> APIConnectionError:
+    tried = f"{attempts} attempt{'s' if attempts != 1 else ''}"
     if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"{label}: timed out ({type(exc).__name__})")
-    return APIConnectionError(f"{label}: connection failed ({type(exc).__name__}: {exc})")
+        return APITimeoutError(f"{label}: timed out ({type(exc).__name__}) after {tried}")
+    return APIConnectionError(
+        f"{label}: connection failed ({type(exc).__name__}: {exc}) after {tried}"
+    )

@@ -53,8 +53,10 @@ __all__ = [
     "POLL_NEAR_END",
     "Completed",
     "JobWait",
+    "ProgressSpeed",
     "bounded_by",
     "check_timeout",
+    "progress_percent",
 ]
 
 logger = logging.getLogger("cortexio_sdk")
@@ -111,6 +113,66 @@ class Completed:
         return self.result
 
 
+def progress_percent(progress: object) -> float | None:
+    """A job's `progress` as 0-100, the one unit users see (Cortex sends a fraction, 0-1; a
+    value above 1 is taken as a percentage already); None when absent or not a number."""
+    if isinstance(progress, bool) or not isinstance(progress, int | float):
+        return None
+    if not math.isfinite(progress):
+        return None
+    value = progress * 100 if progress <= 1 else progress
+    return max(0.0, min(100.0, float(value)))
+
+
+class ProgressSpeed:
+    """A job's speed from the `progress` it reports, and the end that speed predicts.
+
+    The speed is the average since the first observation that showed progress, so one slow or
+    fast step does not swing it. The poll schedule polls just after the predicted end; the
+    CLI's bar moves along it between polls. Times are whatever clock the caller passes in.
+    """
+
+    def __init__(self) -> None:
+        # (time, progress) of the first and the latest observation that reported progress.
+        self._first: tuple[float, float] | None = None
+        self._latest: tuple[float, float] | None = None
+        self._rising = False
+
+    def observe(self, progress: object, now: float) -> None:
+        if isinstance(progress, bool) or not isinstance(progress, int | float):
+            return
+        if not (math.isfinite(progress) and 0 <= progress < 1):
+            self._rising = False  # 1.0 but not DONE, or nonsense: no prediction
+            return
+        seen = (now, float(progress))
+        if self._first is None:
+            self._first = seen
+        previous = self._latest
+        self._rising = previous is not None and seen[1] > previous[1]
+        self._latest = seen
+
+    def fraction_per_second(self) -> float | None:
+        first, latest = self._first, self._latest
+        if not self._rising or first is None or latest is None or latest[0] <= first[0]:
+            return None
+        speed = (latest[1] - first[1]) / (latest[0] - first[0])
+        return speed if speed > 0 else None
+
+    def predicted_end(self) -> float | None:
+        """When the job should end at its speed so far; None with no rising progress to go by."""
+        speed = self.fraction_per_second()
+        if speed is None or self._latest is None:
+            return None
+        return self._latest[0] + (1.0 - self._latest[1]) / speed
+
+    def estimate(self, now: float) -> float | None:
+        """The fraction done at `now` by that speed (below 1 until a poll says DONE)."""
+        speed = self.fraction_per_second()
+        if speed is None or self._latest is None:
+            return None if self._latest is None else self._latest[1]
+        return min(0.99, self._latest[1] + speed * max(0.0, now - self._latest[0]))
+
+
 class JobWait:
     """The state of one wait: deadline, schedule, last state seen, what to do with each answer."""
 
@@ -136,10 +198,7 @@ class JobWait:
         self.last: QueryBuilderResult | None = None
         self._last_seen: tuple[str, object] | None = None
         self._warned_unknown = False
-        # (time.monotonic(), progress) of the first and the latest poll that reported progress.
-        self._first_progress: tuple[float, float] | None = None
-        self._latest_progress: tuple[float, float] | None = None
-        self._progress_rising = False
+        self._speed = ProgressSpeed()
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -160,7 +219,7 @@ class JobWait:
         """
         self.last = state
         status = state.status
-        self._note_progress(state.progress)
+        self._speed.observe(state.progress, time.monotonic())
         callback_result = None
         seen = (str(status), None if isinstance(state.progress, Unset) else state.progress)
         if seen != self._last_seen:
@@ -192,38 +251,17 @@ class JobWait:
         if self.poll_interval is not None:
             interval = self.poll_interval
         else:
-            predicted = self._predicted_end()
+            predicted = self._speed.predicted_end()
             if predicted is not None:
                 until_end = predicted - time.monotonic() + POLL_AFTER_END
                 interval = min(POLL_MAX_INTERVAL, max(POLL_NEAR_END, until_end))
             else:
                 age = time.monotonic() - self.started
                 interval = min(POLL_MAX_INTERVAL, max(POLL_MIN_INTERVAL, POLL_GROWTH * age))
-        return min(interval, remaining)
-
-    def _note_progress(self, progress: object) -> None:
-        if isinstance(progress, bool) or not isinstance(progress, int | float):
-            return
-        if not (math.isfinite(progress) and 0 <= progress < 1):
-            self._progress_rising = False  # 1.0 but not DONE, or nonsense: no prediction
-            return
-        seen = (time.monotonic(), float(progress))
-        if self._first_progress is None:
-            self._first_progress = seen
-        previous = self._latest_progress
-        self._progress_rising = previous is not None and seen[1] > previous[1]
-        self._latest_progress = seen
-
-    def _predicted_end(self) -> float | None:
-        """When the job should end (a time.monotonic() value) at the speed it has made progress
-        since the first poll that showed one; None while there is no rising progress to go by."""
-        first, latest = self._first_progress, self._latest_progress
-        if not self._progress_rising or first is None or latest is None:
-            return None
-        speed = (latest[1] - first[1]) / (latest[0] - first[0])
-        if not speed > 0:
-            return None
-        return latest[0] + (1.0 - latest[1]) / speed
+        sleep = min(interval, remaining)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("query job %s: next poll in %.2f s", self.job_id, sleep)
+        return sleep
 
     def after_error(self, error: CortexError) -> float:
         """A poll failed: the seconds to sleep before the next one, or raise what ends the wait.
@@ -258,9 +296,8 @@ class JobWait:
         if self.last is None:
             seen = "before any state was seen"
         else:
-            progress = self.last.progress
-            shown = "" if isinstance(progress, Unset) else f", progress {progress}"
-            seen = f"still {self.last.status}{shown}"
+            shown = progress_percent(self.last.progress)
+            seen = f"still {self.last.status}" + ("" if shown is None else f", {shown:.0f}% done")
         return WaitTimeoutError(
             f"query job {self.job_id}: {seen} after {self.timeout:g} s; "
             f"resume with wait({self.job_id!r})",

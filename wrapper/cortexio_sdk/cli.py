@@ -2,14 +2,15 @@
 
     cortex-query run "tag = 'payments'"            start, wait, print the entities
     echo "type = 'service'" | cortex-query run -   the query from stdin
-    cortex-query run --no-wait "..."               start only; print the job id
-    cortex-query get JOB_ID                        the job's state once
+    cortex-query run --no-wait "..."               start only; print the job id alone
+    cortex-query get JOB_ID                        the job's state once (entities when DONE)
     cortex-query wait JOB_ID                       wait for a job started earlier
     cortex-query serve-fake                        the embedded fake Cortex server
 
 Configuration: CORTEX_API_KEY and CORTEX_BASE_URL, as for the library and Cortex's own CLI;
 CORTEX_RATE_LIMIT_REDIS_URL shares the key's rate limit with other processes through Redis.
 Results go to stdout (or --output) and nothing else does; progress and errors go to stderr.
+The global options (--base-url, --allow-insecure-http, -v) go before or after the command.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-from cortex_api_client.models import QueryStatus
-
-from ._cli_output import FORMATS, job_record, state_record, write_entities, write_record
+from ._cli_output import FORMATS, job_record, write_entities, write_record, write_state
 from ._cli_progress import ProgressReporter
 from ._client import Cortex
 from ._exceptions import (
@@ -81,6 +80,34 @@ _ERROR_EXITS: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every command takes; `suppress` for the copy after the command, so that
+    one given there overrides the one before it and one not given there changes nothing."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--base-url",
+        default=default(None),
+        help="the API's base URL (default: $CORTEX_BASE_URL, else the US cloud)",
+    )
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=default(False),
+        help="allow a plain http base URL to a host other than this machine (sends the key "
+        "unencrypted)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="log each request, retry and wait to stderr",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     exits = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
     parser = argparse.ArgumentParser(
@@ -93,14 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cortex-query {__version__}")
-    parser.add_argument("--base-url", help="the API's base URL (default: $CORTEX_BASE_URL)")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log requests, retries and waits to stderr"
-    )
+    _global_options(parser, suppress=False)
+    after = argparse.ArgumentParser(add_help=False)
+    _global_options(after, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def output_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    def output_options(sub: argparse.ArgumentParser, default_format: str) -> None:
+        sub.add_argument("--format", choices=FORMATS, help=f"default: {default_format}")
         sub.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
 
     def wait_options(sub: argparse.ArgumentParser) -> None:
@@ -108,25 +134,32 @@ def build_parser() -> argparse.ArgumentParser:
             "--timeout", type=_seconds, default=600.0, help="seconds to wait (default: 600)"
         )
 
-    run = commands.add_parser("run", help="run a CQL query (and by default wait for it)")
+    run = commands.add_parser(
+        "run", parents=[after], help="run a CQL query (and by default wait for it)"
+    )
     run.add_argument("query", metavar="CQL", help="the query, or - to read it from stdin")
     run.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="wait for the job and print its entities (default), or only start it",
+        help="wait for the job and print its entities (default), or only start it and print "
+        "its job id (the whole job record with --format)",
     )
     wait_options(run)
-    output_options(run)
+    output_options(run, "table (with --no-wait: the job id alone)")
 
-    get = commands.add_parser("get", help="print a job's state once")
+    get = commands.add_parser(
+        "get", parents=[after], help="print a job's state once (its entities when DONE)"
+    )
     get.add_argument("job_id", metavar="JOB_ID")
-    output_options(get)
+    output_options(get, "table")
 
-    wait = commands.add_parser("wait", help="wait for a job and print its entities")
+    wait = commands.add_parser(
+        "wait", parents=[after], help="wait for a job and print its entities"
+    )
     wait.add_argument("job_id", metavar="JOB_ID")
     wait_options(wait)
-    output_options(wait)
+    output_options(wait, "table")
 
     commands.add_parser(
         "serve-fake",
@@ -183,27 +216,27 @@ class _Command:
 
     def execute(self) -> None:
         args = self.args
-        with Cortex(base_url=args.base_url) as client:
+        with Cortex(base_url=args.base_url, allow_insecure_http=args.allow_insecure_http) as client:
             if args.command == "get":
                 state = client.queries.get(args.job_id)
                 with _output(args.output) as out:
-                    if state.status == QueryStatus.DONE:
-                        write_entities(state, args.format, out)
-                    else:
-                        write_record(state_record(state), args.format, out)
+                    write_state(state, args.format or "table", out)
                 return
             if args.command == "run":
                 job = client.queries.run(args.query)
                 self.job_id = job.job_id
                 if not args.wait:
                     with _output(args.output) as out:
-                        write_record(job_record(job), args.format, out)
+                        if args.format is None:
+                            out.write(job.job_id + "\n")  # for JOB=$(cortex-query run --no-wait)
+                        else:
+                            write_record(job_record(job), args.format, out)
                     return
             assert self.job_id is not None
             with ProgressReporter(self.job_id) as progress:
                 state = client.queries.wait(self.job_id, timeout=args.timeout, on_progress=progress)
             with _output(args.output) as out:
-                write_entities(state, args.format, out)
+                write_entities(state, args.format or "table", out)
 
 
 class _CurrentStderr:
@@ -222,12 +255,38 @@ class _CurrentStderr:
 
 
 def _configure_logging(*, verbose: bool) -> None:
-    """Warnings always, and with -v each retry and wait (why, and for how long), on stderr."""
+    """On stderr: with -v each request, retry and wait; without, warnings, and the first retry
+    of a connection that could not be made (else a wrong address is seconds of silence)."""
     handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    if not verbose:
+        handler.addFilter(_quiet_filter)
     logger = logging.getLogger("cortexio_sdk")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _quiet_filter(record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.WARNING:
+        return True
+    return bool(getattr(record, "cortexio_connection_failed", False)) and (
+        getattr(record, "cortexio_retry", 0) == 1
+    )
+
+
+# How the library's Python remedies read on the command line.
+_CLI_REMEDIES = {
+    "api_key": "set the CORTEX_API_KEY environment variable",
+    "allow_insecure_http": "use https, or pass --allow-insecure-http",
+}
+
+
+def _cli_wording(exc: ConfigurationError) -> str:
+    problem = exc.problem
+    if problem.startswith("base_url "):
+        problem = "--base-url " + problem.removeprefix("base_url ")
+    remedy = _CLI_REMEDIES.get(exc.setting or "", exc.remedy)
+    return f"{problem}; {remedy}" if remedy else problem
 
 
 def _exit_code(exc: BaseException) -> int:
@@ -238,7 +297,8 @@ def _exit_code(exc: BaseException) -> int:
 
 
 def _one_line_error(exc: BaseException, job_id: str | None) -> str:
-    text = " ".join(str(exc).split())
+    shown = _cli_wording(exc) if isinstance(exc, ConfigurationError) else str(exc)
+    text = " ".join(shown.split())
     if isinstance(exc, WaitTimeoutError):
         # The library's hint is Python (`wait('...')`); say the command instead.
         text = text.replace(f"; resume with wait({exc.job_id!r})", "")
