@@ -44,6 +44,7 @@ nox.options.sessions = [
     "changelog",
     "release",
     "contract",
+    "schemathesis",
     "reliability",
     "bench_quick",
 ]
@@ -373,6 +374,16 @@ def contract(session: nox.Session) -> None:
             session.run(npm, "ci", "--no-audit", "--no-fund", "--loglevel=error", external=True)
     env = {"CORTEX_PRISM": str(prism), **_reliability_counts(session, "contract")}
     session.run("pytest", "tests/contract", *session.posargs, env=env)
+
+
+@nox.session
+def schemathesis(session: nox.Session) -> None:
+    """Schemathesis (pinned) against the fake: every phase and check, plain and with faults.
+
+    `nox -s schemathesis -- --seed N` passes options on to `st run` (another seed, say).
+    """
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "schemathesis"))
+    session.run("python", "scripts/schemathesis_run.py", *session.posargs)
 
 
 @nox.session(venv_backend="none")

@@ -329,12 +329,22 @@ def test_the_rate_limit_answers_429_with_retry_after_and_problem_json() -> None:
 
 def test_retry_after_is_the_whole_seconds_until_a_token_rounded_up(fake: FakeCortex) -> None:
     fake.faults.rate_limit(per_minute=6, burst=1)  # one token every 10 s
-    with httpx.Client(base_url=fake.base_url) as http:
-        assert http.get(f"{QUERIES}/x").status_code == 401  # the token was spent even so
+    with httpx.Client(base_url=fake.base_url, headers=AUTH) as http:
+        assert http.get(f"{QUERIES}/x").status_code == 404  # a token spent on an unknown job
         limited = http.get(f"{QUERIES}/x")
     assert limited.status_code == 429
     assert limited.headers["retry-after"] == "10"
     assert limited.json()["retryAfter"] == 10
+
+
+def test_a_request_without_a_valid_key_is_refused_before_the_rate_limit(fake: FakeCortex) -> None:
+    # Cortex limits requests per key: one without a valid key counts against no limit.
+    fake.faults.rate_limit(per_minute=6, burst=1)
+    with httpx.Client(base_url=fake.base_url) as anonymous:
+        assert [anonymous.get(f"{QUERIES}/x").status_code for _ in range(3)] == [401] * 3
+    with httpx.Client(base_url=fake.base_url, headers=AUTH) as http:
+        assert http.get(f"{QUERIES}/x").status_code == 404
+    assert fake.counters.rate_limited == 0
 
 
 def test_parse_rate() -> None:

@@ -16,7 +16,7 @@ _KNOWN_KEYS = frozenset(("query",))
 class QueryRequest:
     """
     Attributes:
-        query (str): The CQL query to run.
+        query (str): The CQL query to run; it must not be blank. Example: tag = 'payments'.
     """
 
     query: str

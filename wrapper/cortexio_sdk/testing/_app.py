@@ -258,12 +258,12 @@ class FakeApi:
     # --- requests ---
 
     def handle(self, request: Request) -> Reply:
-        """The answer to one request (drops and delays are the HTTP layer's business)."""
-        limited = self.faults.take_token(time.monotonic())
-        if limited is not None:
-            with self._stats.lock:
-                self._stats.rate_limited += 1
-            return self._too_many_requests(request, *limited)
+        """The answer to one request (drops and delays are the HTTP layer's business).
+
+        Injected errors come first (they stand for a proxy or gateway in front of the API), then
+        the key is checked, then the rate limit: Cortex limits requests per key, so a request
+        without a valid key is refused (401) without counting against anyone's limit.
+        """
         fault = self.faults.take_error(request.method)
         if fault is not None:
             with self._stats.lock:
@@ -271,6 +271,11 @@ class FakeApi:
             return self._injected(request, fault)
         if (denied := self._check_auth(request)) is not None:
             return denied
+        limited = self.faults.take_token(time.monotonic())
+        if limited is not None:
+            with self._stats.lock:
+                self._stats.rate_limited += 1
+            return self._too_many_requests(request, *limited)
         return self._route(request)
 
     def _route(self, request: Request) -> Reply:

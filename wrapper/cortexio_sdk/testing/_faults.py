@@ -254,7 +254,7 @@ class Faults:
         The body is an ErrorResponse (type from `error_type`, else one fitting the status), or a
         proxy's HTML page with `html=True`, or exactly `body`. Status 429 sends a problem+json body
         instead; `retry_after` sets the Retry-After header to any value, valid or not (an int, an
-        HTTP-date, "-1", "soon"). Checked after the rate limit, before authentication.
+        HTTP-date, "-1", "soon"). Checked first, before the key and the rate limit.
         """
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"status must be an HTTP status code, got {status!r}")

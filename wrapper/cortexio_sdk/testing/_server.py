@@ -116,7 +116,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = do_GET
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method it has no do_* for with 501 and an HTML page; every
+        # method (CONNECT, or one nobody has heard of) goes to the app instead, which answers
+        # 405 with an Allow header, as the real API does.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _serve(self) -> None:
         app = self.server.app
