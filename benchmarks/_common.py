@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import threading
@@ -29,22 +30,37 @@ def check(condition: bool, message: str) -> None:
         raise BenchmarkError(message)
 
 
+# How long a server process may take to say where it listens.
+SERVER_START_SECONDS = 30.0
+
+
 @contextlib.contextmanager
 def server(args: Sequence[str]) -> Iterator[str]:
-    """Start `python ARGS` (a server printing CORTEX_BASE_URL=...), yield its URL, stop it."""
+    """Start `python ARGS` (a server printing `[export ]CORTEX_BASE_URL=...`), yield its URL,
+    stop it. A server that has not said where it listens within SERVER_START_SECONDS (or that
+    exits first) is a broken benchmark, not a wait for ever."""
     process = subprocess.Popen(
         [sys.executable, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    try:
+    found: list[str] = []
+    said = threading.Event()
+
+    def read() -> None:
         assert process.stdout is not None
-        url = None
         for line in process.stdout:
-            if line.startswith("CORTEX_BASE_URL="):
-                url = line.strip().split("=", 1)[1]
+            name, _, value = line.strip().removeprefix("export ").partition("=")
+            if name == "CORTEX_BASE_URL":
+                found.append(shlex.split(value)[0] if value else "")
                 break
+        said.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        said.wait(SERVER_START_SECONDS)
+        url = found[0] if found else None
         if url is None or not url.startswith("http://127.0.0.1:"):
             raise BenchmarkError(f"server {args} did not start (exit {process.poll()})")
         yield url
