@@ -30,8 +30,8 @@ from typing import IO
 
 import pytest
 from cortexio_sdk import __version__
-from cortexio_sdk._cli_output import FORMATS
 from cortexio_sdk.cli import EXIT_CODES
+from cortexio_sdk.cli._output import FORMATS
 from cortexio_sdk.testing import DEFAULT_CATALOG, Entity, FakeCortex, Job, parse_cql
 
 pytest_plugins = ["cortexio_sdk.testing.pytest_plugin"]

@@ -7,8 +7,8 @@ import re
 
 import pytest
 from cortexio_sdk import QueryBuilderResult
-from cortexio_sdk._cli_progress import ProgressReporter, time_left
 from cortexio_sdk._polling import ProgressSpeed
+from cortexio_sdk.cli._progress import ProgressReporter, time_left
 
 DETAILS = {"initiatedAt": "2026-01-01T00:00:00Z", "jobId": "job-1", "query": "tag = 'x'"}
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tomllib
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from cortex_api_client import AuthenticatedClient
@@ -165,3 +167,13 @@ async def test_async_operations_share_the_same_parsing(server: LoopbackServer) -
         parsed = await get_query_results.asyncio(client=client, job_id="job-1")
     assert isinstance(parsed, QueryBuilderResult)
     assert parsed.status is QueryStatus.FAILURE
+
+
+def test_every_template_fork_is_explained_against_the_pinned_generator() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "templates" / "README.md").read_text()
+    for template in sorted((root / "templates").glob("*.jinja")):
+        assert f"`{template.name}`" in readme, f"templates/README.md does not explain {template}"
+    groups = tomllib.loads((root / "pyproject.toml").read_text())["dependency-groups"]
+    (pin,) = [d for d in groups["generate"] if str(d).startswith("openapi-python-client==")]
+    assert f"openapi-python-client {pin.partition('==')[2]}**" in readme

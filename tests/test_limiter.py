@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from cortexio_sdk import Cortex
-from cortexio_sdk._limiter import RateLimiter
+from cortexio_sdk._ratelimit._limiter import RateLimiter
 from harness import IN_PROGRESS, Api, in_order
 from loopback import LoopbackServer, Received, Reply
 

@@ -1,8 +1,9 @@
 """An operation added to the spec tomorrow gets retry, auth and typed errors with no wrapper edit.
 
 End to end: copy openapi.yaml, add `GET /api/v1/queries/{jobId}/summary` (getQuerySummary),
-run the pinned generator with the repository's config and templates (as `nox -s generate` does)
-into a temporary folder under another package name, import the result, and call the new
+run the pinned generator with the repository's config and templates (scripts/generate.py, as
+`nox -s generate` does) into a temporary folder under another package name, import the result,
+and call the new
 operation through a `Cortex` client's httpx client against a loopback server that answers 429
 first. Nothing in cortexio_sdk knows the operation exists.
 """
@@ -10,17 +11,18 @@ first. Nothing in cortexio_sdk knows the operation exists.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import generate
 import pytest
 from cortexio_sdk import AsyncCortex, Cortex, NotFoundError
 from harness import API_KEY, Kind, error_body, problem_body
@@ -32,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "openapi.yaml"
 CONFIG = ROOT / "generator-config.yaml"
 TEMPLATES = ROOT / "templates"
-NOXFILE = ROOT / "noxfile.py"
+PYPROJECT = ROOT / "pyproject.toml"
+GENERATOR = "openapi-python-client"
 PACKAGE = "cortex_api_client_with_summary"  # not cortex_api_client: the installed one stays
 
 NEW_OPERATION = """\
@@ -91,21 +94,24 @@ NEW_SCHEMA = """\
 
 
 def _pinned_generator() -> str:
-    """The generator version noxfile.py pins, or skip when it cannot be run here."""
+    """The generator version the `generate` dependency group pins, or skip when it is not
+    installed here at that version."""
     pytest.importorskip(
         "openapi_python_client",
         reason="the generator is not installed; add openapi-python-client to the test group",
     )
-    if not (SPEC.exists() and NOXFILE.exists() and TEMPLATES.is_dir()):
-        pytest.skip("needs the repository's openapi.yaml, templates/ and noxfile.py")
-    pin = re.search(r'GENERATOR = "openapi-python-client==([^"]+)"', NOXFILE.read_text())
-    assert pin is not None, "noxfile.py no longer pins the generator as GENERATOR"
+    if not (SPEC.exists() and PYPROJECT.exists() and TEMPLATES.is_dir()):
+        pytest.skip("needs the repository's openapi.yaml, templates/ and pyproject.toml")
+    groups = tomllib.loads(PYPROJECT.read_text())["dependency-groups"]
+    pins = [d for d in groups["generate"] if isinstance(d, str) and d.startswith(GENERATOR)]
+    assert len(pins) == 1, "the generate dependency group no longer pins the generator"
+    pinned = pins[0].removeprefix(f"{GENERATOR}==")
     try:
-        installed = version("openapi-python-client")
+        installed = version(GENERATOR)
     except PackageNotFoundError:
         pytest.skip("openapi-python-client is importable but not installed as a distribution")
-    if installed != pin.group(1):
-        pytest.skip(f"openapi-python-client {installed} is installed; noxfile.py pins {pin[1]}")
+    if installed != pinned:
+        pytest.skip(f"openapi-python-client {installed} is installed; pyproject pins {pinned}")
     return installed
 
 
@@ -129,30 +135,14 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     (scratch / "generator-config.yaml").write_text(config)
 
     root = scratch / "site"
-    command = [
-        sys.executable,
-        "-m",
-        "openapi_python_client",
-        "generate",
-        "--path",
-        str(scratch / "openapi.yaml"),
-        "--config",
-        str(scratch / "generator-config.yaml"),
-        "--custom-template-path",
-        str(TEMPLATES),
-        "--meta",
-        "none",
-        "--output-path",
-        str(root / PACKAGE),
-        "--fail-on-warning",
-    ]
-    # The config's post hooks run ruff, installed beside the generator.
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "RUFF_NO_CACHE": "true",
-    }
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    command = generate.command(
+        root / PACKAGE,
+        spec=scratch / "openapi.yaml",
+        config=scratch / "generator-config.yaml",
+    )
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=generate.environment(), check=False
+    )
     assert result.returncode == 0, f"the generator failed:\n{result.stdout}\n{result.stderr}"
 
     sys.path.insert(0, str(root))

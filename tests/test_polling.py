@@ -27,7 +27,8 @@ from cortexio_sdk import (
     RateLimitError,
     WaitTimeoutError,
 )
-from jobs import INITIATED_AT, Jobs
+from cortexio_sdk.testing import FakeCortex
+from jobs import Jobs
 from loopback import LoopbackServer, Received, Reply
 
 KEY = "polling-test-key"
@@ -441,34 +442,6 @@ def test_a_hold_off_longer_than_the_wait_ends_it_as_a_wait_timeout(
     assert server.count() == 1  # the wait sent nothing into the hold-off
 
 
-def test_a_rising_progress_puts_the_next_poll_just_after_the_predicted_end() -> None:
-    from cortex_api_client.models import QueryBuilderResult
-    from cortexio_sdk._polling import POLL_MAX_INTERVAL, JobWait
-
-    def state(progress: float) -> QueryBuilderResult:
-        return QueryBuilderResult.from_dict(
-            {
-                "queryDetails": {"initiatedAt": INITIATED_AT, "jobId": "j", "query": "q"},
-                "status": "IN_PROGRESS",
-                "progress": progress,
-            }
-        )
-
-    waiting = JobWait("j", timeout=600, poll_interval=None, on_progress=None)
-    waiting.observe(state(0.1))
-    assert waiting.next_sleep() == pytest.approx(0.5, abs=0.05)  # one sample: age-based
-    time.sleep(0.2)
-    waiting.observe(state(0.2))  # 0.1 per 0.2 s: the end in about 1.6 s
-    assert waiting.next_sleep() == pytest.approx(1.65, abs=0.1)
-    waiting.observe(state(0.2))  # not rising: no prediction
-    assert waiting.next_sleep() == pytest.approx(0.5, abs=0.05)
-    time.sleep(0.05)
-    waiting.observe(state(0.201))  # rising again: the average speed since the first sample
-    assert waiting.next_sleep() == pytest.approx(2.0, abs=0.15)
-    waiting.observe(state(0.5))  # progress that outruns nothing in no time: still capped
-    assert waiting.next_sleep() <= POLL_MAX_INTERVAL
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_a_job_that_ends_at_the_deadline_is_returned(
     server: LoopbackServer, jobs: Jobs, mode: str
@@ -479,3 +452,19 @@ def test_a_job_that_ends_at_the_deadline_is_returned(
     state = call(mode, server.url, "wait", job.job_id, timeout=1.0, poll_interval=0.4)
     assert state.status is QueryStatus.DONE
     assert jobs.last_get[job.job_id] >= job.ends_at
+
+
+def test_a_sync_wait_refuses_an_async_callback_instead_of_dropping_it(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    async def on_progress(state: QueryBuilderResult) -> None:
+        raise AssertionError("never called")
+
+    with FakeCortex(job_seconds=0) as fake, fake.client() as client:
+        with pytest.raises(TypeError, match="coroutine function"):
+            client.queries.wait("job-1", on_progress=on_progress)
+        assert fake.counters.requests == 0  # refused before anything was sent
+        # A plain function that returns a coroutine is only found out when called.
+        with pytest.raises(TypeError, match="cannot await"):
+            client.queries.run_and_wait("type = 'team'", on_progress=lambda s: on_progress(s))  # noqa: PLW0108
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import api_compat
 import pytest
+import release
+import spec_compat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import api_compat  # noqa: E402
-import release  # noqa: E402
-import spec_compat  # noqa: E402
 
 CHANGELOG = """# Changelog
 

@@ -29,7 +29,7 @@ from cortexio_sdk import (
     InternalServerError,
     RateLimitError,
 )
-from cortexio_sdk._retry_after import retry_after_seconds
+from cortexio_sdk._http._retry_after import retry_after_seconds
 from harness import API_KEY, IN_PROGRESS, Api, closed_port, error_body, in_order, problem_body
 from loopback import LoopbackServer, Reply
 

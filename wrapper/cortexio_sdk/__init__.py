@@ -44,7 +44,7 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._polling import Completed
-from ._redis_limiter import RedisLimiter
+from ._ratelimit._redis_limiter import RedisLimiter
 from ._version import __version__
 
 __all__ = [

@@ -7,6 +7,7 @@ the spec promises or a typed error (typed HTTP errors were already raised by the
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -16,12 +17,42 @@ from cortex_api_client.types import Response
 
 from ._exceptions import UnexpectedResponseError
 
-__all__ = ["MAX_BODY_BYTES", "check_job_id", "check_query", "expect", "translated_errors"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "check_job_id",
+    "check_number",
+    "check_query",
+    "expect",
+    "translated_errors",
+]
 
 # The documented maximum request body of the Cortex API (2 MB, read as 2 MiB).
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
 T = TypeVar("T")
+
+
+def check_number(
+    name: str, value: object, *, minimum: float = 0.0, inclusive: bool = False, finite: bool = True
+) -> float:
+    """The one check of a number argument or setting (seconds, a rate): `value` as a float.
+
+    A real number (not a bool, not NaN), above `minimum` (or equal to it when `inclusive`), and
+    finite unless `finite=False`. TypeError for a non-number, ValueError for one out of range,
+    each naming `name`; the settings raise the same message as a ConfigurationError.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r:.80}")
+    number = float(value)
+    low_ok = number >= minimum if inclusive else number > minimum
+    if math.isnan(number) or not low_ok or (finite and math.isinf(number)):
+        if minimum == 0 and not inclusive:
+            wanted = "positive and finite" if finite else "positive"
+        else:
+            wanted = f"{'at least' if inclusive else 'more than'} {minimum:g}"
+            wanted += " and finite" if finite else ""
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return number
 
 
 def check_job_id(job_id: object) -> str:

@@ -16,9 +16,9 @@ from ._config import (
     Settings,
     resolve_settings,
 )
+from ._http._transport import MAX_IN_FLIGHT, install_transports
 from ._queries import AsyncQueries, Queries
-from ._redis_limiter import RedisLimiter
-from ._transport import MAX_IN_FLIGHT, install_transports
+from ._ratelimit._redis_limiter import RedisLimiter
 
 # Keep every pooled connection alive between polls: many waits reuse them instead of
 # reconnecting (httpx's default keeps only 20 of its 100 alive).
@@ -91,7 +91,7 @@ class _Base(Generic[HttpClientT, QueriesT]):
         else:
             low_level.set_httpx_client(http_client)
         self.low_level = low_level
-        self.queries: QueriesT = self._queries_class(low_level)
+        self.queries: QueriesT = self._queries_class(low_level, clock=self._policy.clock)
 
     @property
     def base_url(self) -> str:

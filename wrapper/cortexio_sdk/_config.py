@@ -7,17 +7,17 @@ before any request is made.
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import platform
 
 import attrs
 import httpx
 
+from ._checks import check_number
 from ._exceptions import ConfigurationError
-from ._limiter import Limiter, RateLimiter
-from ._policy import RequestPolicy, origin_of
-from ._redis_limiter import REDIS_URL_ENV, RedisLimiter
+from ._http._retry import RequestPolicy, origin_of
+from ._ratelimit._limiter import Limiter, RateLimiter
+from ._ratelimit._redis_limiter import REDIS_URL_ENV, RedisLimiter
 from ._version import __version__
 
 __all__ = [
@@ -90,7 +90,8 @@ def resolve_settings(
         base_url=_base_url(base_url, allow_insecure_http=allow_insecure_http),
         timeout=_timeout(timeout),
         max_retries=_non_negative_int("max_retries", max_retries),
-        max_retry_after=_number("max_retry_after", max_retry_after, minimum=0.0),
+        # inf is allowed: sleep whatever Retry-After the server asks for.
+        max_retry_after=_positive("max_retry_after", max_retry_after, inclusive=True, finite=False),
         requests_per_minute=_positive("requests_per_minute", requests_per_minute),
         call_timeout=None if call_timeout is None else _positive("call_timeout", call_timeout),
         rate_limiter=_rate_limiter(rate_limiter),
@@ -178,19 +179,12 @@ def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     return httpx.Timeout(_positive("timeout", value))
 
 
-def _number(name: str, value: object, *, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"{name} must be a number, got {type(value).__name__}")
-    if math.isnan(value) or value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def _positive(name: str, value: object) -> float:
-    number = _number(name, value, minimum=0.0)
-    if number == 0 or math.isinf(number):
-        raise ConfigurationError(f"{name} must be positive and finite, got {value!r}")
-    return number
+def _positive(name: str, value: object, *, inclusive: bool = False, finite: bool = True) -> float:
+    """`check_number`, raising a ConfigurationError: a setting, not a call's argument."""
+    try:
+        return check_number(name, value, inclusive=inclusive, finite=finite)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(str(exc), setting=name) from None
 
 
 def _non_negative_int(name: str, value: object) -> int:

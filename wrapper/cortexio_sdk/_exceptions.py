@@ -274,14 +274,44 @@ def _integration_variant(base: type[APIStatusError]) -> type[APIStatusError]:
     return _INTEGRATION_VARIANTS[base]
 
 
-# One class per status class that is also an IntegrationError: IntegrationNotFoundError, ...
+# One class per status class that is also an IntegrationError, so that both `except` clauses
+# catch it. Written out (not made with type()) so that IDEs, type checkers and pickle see them.
+
+
+class IntegrationBadRequestError(BadRequestError, IntegrationError):
+    """400 with an INTEGRATION_* error type."""
+
+
+class IntegrationAuthenticationError(AuthenticationError, IntegrationError):
+    """401 with an INTEGRATION_* error type."""
+
+
+class IntegrationPermissionDeniedError(PermissionDeniedError, IntegrationError):
+    """403 with an INTEGRATION_* error type."""
+
+
+class IntegrationNotFoundError(NotFoundError, IntegrationError):
+    """404 with an INTEGRATION_* error type."""
+
+
+class IntegrationConflictError(ConflictError, IntegrationError):
+    """409 with an INTEGRATION_* error type."""
+
+
+class IntegrationRateLimitError(RateLimitError, IntegrationError):
+    """429 with an INTEGRATION_* error type."""
+
+
+class IntegrationInternalServerError(InternalServerError, IntegrationError):
+    """5xx with an INTEGRATION_* error type."""
+
+
 _INTEGRATION_VARIANTS: dict[type[APIStatusError], type[APIStatusError]] = {
-    base: type(
-        f"Integration{base.__name__}",
-        (base, IntegrationError),
-        {"__module__": __name__, "__doc__": f"{base.__doc__} Raised for an INTEGRATION_* type."},
-    )
-    for base in (*_BY_STATUS.values(), InternalServerError)
+    BadRequestError: IntegrationBadRequestError,
+    AuthenticationError: IntegrationAuthenticationError,
+    PermissionDeniedError: IntegrationPermissionDeniedError,
+    NotFoundError: IntegrationNotFoundError,
+    ConflictError: IntegrationConflictError,
+    RateLimitError: IntegrationRateLimitError,
+    InternalServerError: IntegrationInternalServerError,
 }
-# Module attributes too, so that pickle (which looks classes up by name) finds them.
-globals().update({variant.__name__: variant for variant in _INTEGRATION_VARIANTS.values()})

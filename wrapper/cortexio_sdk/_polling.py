@@ -18,6 +18,7 @@ to answer), and `WaitTimeoutError` carries the last state seen so the caller can
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -29,6 +30,7 @@ import attrs
 from cortex_api_client.models import QueryStatus
 from cortex_api_client.types import Unset
 
+from ._checks import check_number
 from ._exceptions import (
     APITimeoutError,
     CortexError,
@@ -40,7 +42,7 @@ from ._exceptions import (
     RateLimitError,
     WaitTimeoutError,
 )
-from ._policy import call_deadline
+from ._http._retry import call_deadline
 
 if TYPE_CHECKING:
     from cortex_api_client.models import QueryBuilderResult
@@ -53,8 +55,10 @@ __all__ = [
     "POLL_NEAR_END",
     "Completed",
     "JobWait",
+    "Observation",
     "ProgressSpeed",
     "bounded_by",
+    "check_progress_callback",
     "check_timeout",
     "progress_percent",
 ]
@@ -88,13 +92,26 @@ def bounded_by(deadline: float) -> Iterator[None]:
         call_deadline.reset(token)
 
 
+def check_progress_callback(on_progress: object, *, can_await: bool) -> None:
+    """`on_progress` must be callable, and a coroutine function only where it can be awaited."""
+    if on_progress is None:
+        return
+    if not callable(on_progress):
+        raise TypeError(f"on_progress must be callable, got {type(on_progress).__name__}")
+    if not can_await and inspect.iscoroutinefunction(on_progress):
+        raise TypeError(ASYNC_CALLBACK_ON_SYNC)
+
+
+# Said when a sync wait is given (or gets back) a coroutine: it would never be awaited.
+ASYNC_CALLBACK_ON_SYNC = (
+    "on_progress is a coroutine function, which the sync client cannot await; pass a plain "
+    "function, or use AsyncCortex"
+)
+
+
 def check_timeout(name: str, value: object) -> float:
     """A positive, finite number of seconds, or a clear error naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
-    return float(value)
+    return check_number(name, value)
 
 
 @attrs.frozen
@@ -173,8 +190,22 @@ class ProgressSpeed:
         return min(0.99, self._latest[1] + speed * max(0.0, now - self._latest[0]))
 
 
+@attrs.frozen
+class Observation:
+    """What one polled state means for the wait, for its I/O shell to act on in this order:
+    call `on_progress` when `changed`; then raise `error` if set; then return when `done`."""
+
+    done: bool
+    changed: bool
+    error: QueryError | None = None
+
+
 class JobWait:
-    """The state of one wait: deadline, schedule, last state seen, what to do with each answer."""
+    """The decisions of one wait, without I/O: deadline, schedule, last state, what each means.
+
+    Time comes from `clock` (the client's, a test's fake one), so the schedule and the deadline
+    can be checked exactly without sleeping.
+    """
 
     def __init__(
         self,
@@ -182,18 +213,16 @@ class JobWait:
         *,
         timeout: float,
         poll_interval: float | None,
-        on_progress: ProgressCallback | None,
         deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if on_progress is not None and not callable(on_progress):
-            raise TypeError(f"on_progress must be callable, got {type(on_progress).__name__}")
         self.job_id = job_id
         self.timeout = check_timeout("timeout", timeout)
         self.poll_interval = (
             None if poll_interval is None else check_timeout("poll_interval", poll_interval)
         )
-        self.on_progress = on_progress
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self.deadline = deadline if deadline is not None else self.started + self.timeout
         self.last: QueryBuilderResult | None = None
         self._last_seen: tuple[str, object] | None = None
@@ -201,7 +230,7 @@ class JobWait:
         self._speed = ProgressSpeed()
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline - self.clock()
 
     def deadline_scope(self) -> AbstractContextManager[None]:
         """Bound every request made inside (retries and Retry-After sleeps too) by the deadline.
@@ -211,28 +240,22 @@ class JobWait:
         """
         return bounded_by(self.deadline + FINAL_POLL_GRACE)
 
-    def observe(self, state: QueryBuilderResult) -> tuple[bool, Any]:
-        """Take a polled state: (True, state) when DONE; raise on a failed end; else (False, cb).
-
-        The second item is the progress callback's return value (an awaitable for an async
-        callback, which the async loop awaits), or None.
-        """
+    def observe(self, state: QueryBuilderResult) -> Observation:
+        """What a polled state means: done, changed since the last poll, or ended otherwise."""
         self.last = state
         status = state.status
-        self._speed.observe(state.progress, time.monotonic())
-        callback_result = None
+        self._speed.observe(state.progress, self.clock())
         seen = (str(status), None if isinstance(state.progress, Unset) else state.progress)
-        if seen != self._last_seen:
-            self._last_seen = seen
-            if self.on_progress is not None:
-                callback_result = self.on_progress(state)
+        changed = seen != self._last_seen
+        self._last_seen = seen
         if status == QueryStatus.DONE:
-            return True, callback_result
+            return Observation(done=True, changed=changed)
         failure = _FAILURES.get(status) if status.is_known else None
         if failure is not None:
-            raise failure(
+            error = failure(
                 f"query job {self.job_id} ended {status}", job_id=self.job_id, state=state
             )
+            return Observation(done=False, changed=changed, error=error)
         if not status.is_known and not self._warned_unknown:
             self._warned_unknown = True
             logger.warning(
@@ -241,7 +264,7 @@ class JobWait:
                 self.job_id,
                 str(status),
             )
-        return False, callback_result
+        return Observation(done=False, changed=changed)
 
     def next_sleep(self) -> float:
         """Seconds until the next poll, or raise WaitTimeoutError when the deadline has come."""
@@ -253,10 +276,10 @@ class JobWait:
         else:
             predicted = self._speed.predicted_end()
             if predicted is not None:
-                until_end = predicted - time.monotonic() + POLL_AFTER_END
+                until_end = predicted - self.clock() + POLL_AFTER_END
                 interval = min(POLL_MAX_INTERVAL, max(POLL_NEAR_END, until_end))
             else:
-                age = time.monotonic() - self.started
+                age = self.clock() - self.started
                 interval = min(POLL_MAX_INTERVAL, max(POLL_MIN_INTERVAL, POLL_GROWTH * age))
         sleep = min(interval, remaining)
         if logger.isEnabledFor(logging.DEBUG):

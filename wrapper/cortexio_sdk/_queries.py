@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
@@ -16,14 +16,16 @@ import anyio
 from cortex_api_client.api.queries import create_query, get_query_results
 from cortex_api_client.models import QueryBuilderResult, QueryRequest, QueryResponse
 
+from ._checks import check_job_id, check_query, expect, translated_errors
 from ._exceptions import CortexError
-from ._operations import check_job_id, check_query, expect, translated_errors
 from ._polling import (
+    ASYNC_CALLBACK_ON_SYNC,
     DEFAULT_WAIT_TIMEOUT,
     Completed,
     JobWait,
     ProgressCallback,
     bounded_by,
+    check_progress_callback,
     check_timeout,
 )
 
@@ -36,11 +38,37 @@ __all__ = ["AsyncQueries", "Queries"]
 SYNC_WAIT_WORKERS = 16
 
 
-class Queries:
-    """Run CQL queries as jobs, read their state, and wait for them to end."""
+class _Resource:
+    """What the sync and async resources share: the generated client, the clock, and how a
+    wait is set up (its arguments checked before anything is sent)."""
 
-    def __init__(self, low_level: AuthenticatedClient) -> None:
+    def __init__(
+        self, low_level: AuthenticatedClient, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._client = low_level
+        self._clock = clock  # the transport's: the wait's deadline bounds its requests
+
+    def _job_wait(
+        self,
+        job_id: str,
+        timeout: float,
+        poll_interval: float | None,
+        deadline: float | None = None,
+    ) -> JobWait:
+        return JobWait(
+            job_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            clock=self._clock,
+        )
+
+    def _deadline(self, timeout: object) -> float:
+        return self._clock() + check_timeout("timeout", timeout)
+
+
+class Queries(_Resource):
+    """Run CQL queries as jobs, read their state, and wait for them to end."""
 
     def run(self, query: str) -> QueryResponse:
         """Start a CQL query job (POST /api/v1/queries); returns its job id and start time."""
@@ -69,15 +97,12 @@ class Queries:
         Raises QueryFailedError / QueryCancelledError / QueryTimedOutError when it ends
         otherwise, NotFoundError at once for an unknown id, and WaitTimeoutError (with the last
         state) when `timeout` seconds pass first. 429s while polling are waited out.
-        `on_progress(state)` is called when the status or progress changes.
+        `on_progress(state)` is called when the status or progress changes (a plain function:
+        a coroutine function is a TypeError here; AsyncCortex awaits one).
         """
-        waiting = JobWait(
-            check_job_id(job_id),
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_progress=on_progress,
-        )
-        return self._wait(waiting)
+        check_progress_callback(on_progress, can_await=False)
+        waiting = self._job_wait(check_job_id(job_id), timeout, poll_interval)
+        return self._wait(waiting, on_progress)
 
     def run_and_wait(
         self,
@@ -89,17 +114,12 @@ class Queries:
     ) -> QueryBuilderResult:
         """Start a query and wait for it; `timeout` covers both. See `wait`."""
         check_query(query)
-        deadline = time.monotonic() + check_timeout("timeout", timeout)
+        check_progress_callback(on_progress, can_await=False)
+        deadline = self._deadline(timeout)
         with bounded_by(deadline):
             job = self.run(query)
-        waiting = JobWait(
-            job.job_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_progress=on_progress,
-            deadline=deadline,
-        )
-        return self._wait(waiting)
+        waiting = self._job_wait(job.job_id, timeout, poll_interval, deadline)
+        return self._wait(waiting, on_progress)
 
     def as_completed(
         self,
@@ -114,21 +134,14 @@ class Queries:
         one bad job does not hide the others. Up to 16 jobs are polled at once, one thread each.
         """
         ids = [check_job_id(job_id) for job_id in job_ids]
-        check_timeout("timeout", timeout)
+        deadline = self._deadline(timeout)
         if not ids:
             return
-        deadline = time.monotonic() + timeout
 
         def one(job_id: str) -> Completed:
-            waiting = JobWait(
-                job_id,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                on_progress=None,
-                deadline=deadline,
-            )
+            waiting = self._job_wait(job_id, timeout, poll_interval, deadline)
             try:
-                return Completed(job_id, result=self._wait(waiting))
+                return Completed(job_id, result=self._wait(waiting, None))
             except CortexError as exc:
                 return Completed(job_id, error=exc)
 
@@ -141,7 +154,7 @@ class Queries:
                 for future in futures:
                     future.cancel()
 
-    def _wait(self, waiting: JobWait) -> QueryBuilderResult:
+    def _wait(self, waiting: JobWait, on_progress: ProgressCallback | None) -> QueryBuilderResult:
         with waiting.deadline_scope():
             while True:
                 try:
@@ -149,17 +162,18 @@ class Queries:
                 except CortexError as exc:
                     time.sleep(waiting.after_error(exc))
                     continue
-                done, _ = waiting.observe(state)
-                if done:
+                seen = waiting.observe(state)
+                if seen.changed and on_progress is not None:
+                    _not_awaitable(on_progress(state))
+                if seen.error is not None:
+                    raise seen.error
+                if seen.done:
                     return state
                 time.sleep(waiting.next_sleep())
 
 
-class AsyncQueries:
+class AsyncQueries(_Resource):
     """Run CQL queries as jobs, read their state, and wait for them to end, as coroutines."""
-
-    def __init__(self, low_level: AuthenticatedClient) -> None:
-        self._client = low_level
 
     async def run(self, query: str) -> QueryResponse:
         """Start a CQL query job (POST /api/v1/queries); returns its job id and start time."""
@@ -184,13 +198,9 @@ class AsyncQueries:
         on_progress: ProgressCallback | None = None,
     ) -> QueryBuilderResult:
         """Poll until the job ends; see `Queries.wait`. `on_progress` may be async."""
-        waiting = JobWait(
-            check_job_id(job_id),
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_progress=on_progress,
-        )
-        return await self._wait(waiting)
+        check_progress_callback(on_progress, can_await=True)
+        waiting = self._job_wait(check_job_id(job_id), timeout, poll_interval)
+        return await self._wait(waiting, on_progress)
 
     async def run_and_wait(
         self,
@@ -202,17 +212,12 @@ class AsyncQueries:
     ) -> QueryBuilderResult:
         """Start a query and wait for it; `timeout` covers both. See `Queries.wait`."""
         check_query(query)
-        deadline = time.monotonic() + check_timeout("timeout", timeout)
+        check_progress_callback(on_progress, can_await=True)
+        deadline = self._deadline(timeout)
         with bounded_by(deadline):
             job = await self.run(query)
-        waiting = JobWait(
-            job.job_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_progress=on_progress,
-            deadline=deadline,
-        )
-        return await self._wait(waiting)
+        waiting = self._job_wait(job.job_id, timeout, poll_interval, deadline)
+        return await self._wait(waiting, on_progress)
 
     async def as_completed(
         self,
@@ -227,22 +232,15 @@ class AsyncQueries:
         pool and rate limiter. Leaving the loop early cancels the waits still running.
         """
         ids = [check_job_id(job_id) for job_id in job_ids]
-        check_timeout("timeout", timeout)
+        deadline = self._deadline(timeout)
         if not ids:
             return
-        deadline = time.monotonic() + timeout
         send, receive = anyio.create_memory_object_stream[Completed](len(ids))
 
         async def one(job_id: str) -> None:
-            waiting = JobWait(
-                job_id,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                on_progress=None,
-                deadline=deadline,
-            )
+            waiting = self._job_wait(job_id, timeout, poll_interval, deadline)
             try:
-                outcome = Completed(job_id, result=await self._wait(waiting))
+                outcome = Completed(job_id, result=await self._wait(waiting, None))
             except CortexError as exc:
                 outcome = Completed(job_id, error=exc)
             send.send_nowait(outcome)
@@ -256,7 +254,9 @@ class AsyncQueries:
             finally:
                 group.cancel_scope.cancel()
 
-    async def _wait(self, waiting: JobWait) -> QueryBuilderResult:
+    async def _wait(
+        self, waiting: JobWait, on_progress: ProgressCallback | None
+    ) -> QueryBuilderResult:
         with waiting.deadline_scope():
             while True:
                 try:
@@ -264,9 +264,23 @@ class AsyncQueries:
                 except CortexError as exc:
                     await anyio.sleep(waiting.after_error(exc))
                     continue
-                done, callback_result = waiting.observe(state)
-                if inspect.isawaitable(callback_result):
-                    await callback_result
-                if done:
+                seen = waiting.observe(state)
+                if seen.changed and on_progress is not None:
+                    result = on_progress(state)
+                    if inspect.isawaitable(result):
+                        await result
+                if seen.error is not None:
+                    raise seen.error
+                if seen.done:
                     return state
                 await anyio.sleep(waiting.next_sleep())
+
+
+def _not_awaitable(result: object) -> None:
+    """A sync wait's callback returned an awaitable (a lambda around a coroutine function, say):
+    it would never run; close it and say so rather than drop it silently."""
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()
+        raise TypeError(ASYNC_CALLBACK_ON_SYNC)

@@ -8,21 +8,20 @@ is an `UnexpectedResponseError` with the status and a short excerpt of the body.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 from cortex_api_client.models import ErrorResponse, ErrorType
 from cortex_api_client.types import PARSE_ERRORS, Unset
 
-from ._exceptions import (
+from .._exceptions import (
     APIStatusError,
     CortexError,
     RateLimitError,
     UnexpectedResponseError,
     status_error_class,
 )
-from ._retry_after import retry_after_seconds
+from ._retry_after import json_body, retry_after_seconds
 
 __all__ = ["error_from_response", "known_error_type"]
 
@@ -35,42 +34,40 @@ def known_error_type(raw: object) -> ErrorType | str:
     return ErrorType(text) if text in _KNOWN_ERROR_TYPES else text
 
 
-def error_from_response(response: httpx.Response) -> CortexError:
-    """The exception for a non-success response (its body must have been read)."""
+def error_from_response(response: httpx.Response) -> tuple[CortexError, float | None]:
+    """The exception for a non-success response (its body must have been read), and the wait
+    the server advised (Retry-After, else problem+json retryAfter; None for none).
+
+    The body is parsed once, here, for both.
+    """
     status = response.status_code
-    body = _json_body(response)
+    body = json_body(response)
+    advised = retry_after_seconds(response, body=body)
     request_id = response.headers.get("x-request-id")
     if isinstance(body, dict):
-        error = _documented_error(response, body, request_id)
+        error = _documented_error(response, body, request_id, advised)
         if error is not None:
-            return error
+            return error, advised
     if status == 429:
-        return RateLimitError(
+        limited = RateLimitError(
             "rate limited",
-            retry_after=retry_after_seconds(response),
+            retry_after=advised,
             status_code=status,
             request_id=request_id,
             response=response,
         )
-    return UnexpectedResponseError(
+        return limited, advised
+    unexpected = UnexpectedResponseError(
         "the response is not a documented Cortex error",
         status_code=status,
         body=response.content,
         response=response,
     )
-
-
-def _json_body(response: httpx.Response) -> Any:
-    if "json" not in response.headers.get("content-type", ""):
-        return None
-    try:
-        return json.loads(response.content)
-    except (ValueError, RecursionError):
-        return None
+    return unexpected, advised
 
 
 def _documented_error(
-    response: httpx.Response, body: dict[str, Any], request_id: str | None
+    response: httpx.Response, body: dict[str, Any], request_id: str | None, advised: float | None
 ) -> APIStatusError | None:
     status = response.status_code
     if isinstance(body.get("message"), str) and isinstance(body.get("type"), str):
@@ -81,8 +78,8 @@ def _documented_error(
         error_type = known_error_type(parsed.type)
         cls = status_error_class(status, error_type)
         kwargs: dict[str, Any] = {}
-        if cls is RateLimitError or issubclass(cls, RateLimitError):
-            kwargs["retry_after"] = retry_after_seconds(response)
+        if issubclass(cls, RateLimitError):
+            kwargs["retry_after"] = advised
         return cls(
             parsed.message,
             status_code=status,
@@ -96,7 +93,7 @@ def _documented_error(
         message = body.get("detail") if isinstance(body.get("detail"), str) else body["title"]
         return RateLimitError(
             str(message),
-            retry_after=retry_after_seconds(response),
+            retry_after=advised,
             status_code=status,
             request_id=request_id,
             response=response,

@@ -17,13 +17,14 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
-from ._exceptions import (
+from .._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -31,12 +32,11 @@ from ._exceptions import (
     DeadlineExceededError,
 )
 from ._response_errors import error_from_response
-from ._retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
-    from ._limiter import Limiter, Ticket
+    from .._ratelimit._limiter import Limiter, Ticket
 
-__all__ = ["Call", "RequestPolicy", "call_deadline", "origin_of"]
+__all__ = ["Call", "Clock", "Decision", "RequestPolicy", "call_deadline", "origin_of"]
 
 logger = logging.getLogger("cortexio_sdk")
 
@@ -46,6 +46,8 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Failures that retrying cannot fix.
 _PERMANENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+Clock = Callable[[], float]
 
 # An absolute time.monotonic() deadline set by a caller (the polling helpers) for every request
 # made in its context; the transport never lets a call outlive it.
@@ -65,14 +67,34 @@ class RequestPolicy:
     call_timeout: float | None
     backoff_base: float = 0.5
     backoff_max: float = 8.0
+    # Where time and jitter come from: the real ones, or a test's fake clock and seeded Random.
+    clock: Clock = time.monotonic
+    rng: random.Random = attrs.field(factory=random.Random, repr=False)
 
     def start(self, request: httpx.Request) -> Call:
-        now = time.monotonic()
+        now = self.clock()
         deadline = call_deadline.get()
         if self.call_timeout is not None:
             own = now + self.call_timeout
             deadline = own if deadline is None else min(deadline, own)
         return Call(self, request, deadline)
+
+
+@attrs.frozen
+class Decision:
+    """What to do with one answer, decided at once: the transport carries it out in order.
+
+    `hold_off`: seconds every caller sharing the limit must wait (a 429 this client may sleep
+    through; the limiter is told first, which may be I/O). Then `error` is raised if set, else
+    the request is sent again after `retry_in` seconds, else the response is handed back.
+    """
+
+    hold_off: float | None = None
+    error: CortexError | None = None
+    retry_in: float | None = None
+
+
+HAND_BACK = Decision()
 
 
 class Call:
@@ -83,8 +105,6 @@ class Call:
         self.request = request
         self.deadline = deadline
         self.retries = 0
-        # _rate_limit_delay()'s answer for the last 429: (response, seconds or None, advised)
-        self._hold: tuple[httpx.Response, float | None, bool] | None = None
         self._method = request.method.upper()
         self._base_timeout = dict(request.extensions.get("timeout", {}))
 
@@ -97,7 +117,7 @@ class Call:
     # -- before each attempt ----------------------------------------------------------------
 
     def remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        return None if self.deadline is None else self.deadline - self.policy.clock()
 
     def limiter_wait(self, ticket: Ticket) -> float:
         """Seconds to sleep on the limiter's ticket (0: send now), unless that outlives the call."""
@@ -134,33 +154,27 @@ class Call:
 
     # -- after each attempt -----------------------------------------------------------------
 
-    def hold_for(self, response: httpx.Response) -> float | None:
-        """For a 429 this client may sleep through, the seconds every caller sharing the limit
-        must hold off (the transport tells the limiter, which may be I/O); else None."""
-        return self._rate_limit_delay(response)[0] if response.status_code == 429 else None
-
-    def after_response(self, response: httpx.Response) -> float | None:
-        """None: hand the response back. A number: retry after sleeping that long. Or raise."""
+    def after_response(self, response: httpx.Response) -> Decision:
+        """What to do with this answer: hand it back, hold off, retry, raise (see Decision)."""
         status = response.status_code
         if logger.isEnabledFor(logging.DEBUG):
             # Checked first: the label costs a URL copy, measurable on every request.
             logger.debug("%s answered %d (attempt %d)", self.label, status, self.retries + 1)
         if status < 400:
             self.policy.limiter.succeeded()
-            return None
-        error = error_from_response(response)
+            return HAND_BACK
+        error, advised = error_from_response(response)
         if status == 429:
-            return self._after_rate_limit(response, error)
+            return self._after_rate_limit(error, advised)
         retryable = isinstance(error, APIStatusError) and error.retryable
         retryable = retryable or status >= 500
         if not retryable or self._method not in _IDEMPOTENT:
-            raise error
-        advised = retry_after_seconds(response)
+            return Decision(error=error)
         if advised is not None and advised <= self.policy.max_retry_after:
             delay = advised
         else:
             delay = self._backoff()
-        return self._retry_or_raise(error, delay, f"answered {status}")
+        return self._retry_or_give_up(error, delay, f"answered {status}")
 
     def after_exception(self, exc: Exception) -> float:
         """Retry after sleeping the returned seconds, or raise the typed error for exc."""
@@ -177,41 +191,34 @@ class Call:
         if permanent or not (not_sent or self._method in _IDEMPOTENT):
             raise error from exc
         reason = f"failed ({type(exc).__name__}: {exc})" if not_sent else type(exc).__name__
-        try:
-            return self._retry_or_raise(error, self._backoff(), reason, connection_failed=not_sent)
-        except CortexError as final:
-            raise final from exc
+        decision = self._retry_or_give_up(
+            error, self._backoff(), reason, connection_failed=not_sent
+        )
+        if decision.error is not None:
+            raise decision.error from exc
+        assert decision.retry_in is not None
+        return decision.retry_in
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _after_rate_limit(self, response: httpx.Response, error: CortexError) -> float:
-        delay, advised = self._rate_limit_delay(response)
-        if delay is None:
-            raise error  # longer than we may sleep: the caller decides (error.retry_after)
-        source = "Retry-After" if advised else "backoff"
-        return self._retry_or_raise(error, delay, f"answered 429 ({source})")
+    def _after_rate_limit(self, error: CortexError, advised: float | None) -> Decision:
+        if advised is not None and advised > self.policy.max_retry_after:
+            # Longer than we may sleep: the caller decides (error.retry_after); no hold-off.
+            return Decision(error=error)
+        delay = self._backoff() if advised is None else advised
+        source = "backoff" if advised is None else "Retry-After"
+        decision = self._retry_or_give_up(error, delay, f"answered 429 ({source})")
+        # Every caller sharing the limit holds off, whether or not this one tries again.
+        return attrs.evolve(decision, hold_off=delay)
 
-    def _rate_limit_delay(self, response: httpx.Response) -> tuple[float | None, bool]:
-        """The 429's delay (None: longer than we may sleep) and whether the server set it;
-        worked out once per response, since the backoff is random and two steps ask."""
-        if self._hold is None or self._hold[0] is not response:
-            advised = retry_after_seconds(response)
-            if advised is None:
-                self._hold = (response, self._backoff(), False)
-            elif advised > self.policy.max_retry_after:
-                self._hold = (response, None, True)
-            else:
-                self._hold = (response, advised, True)
-        return self._hold[1], self._hold[2]
-
-    def _retry_or_raise(
+    def _retry_or_give_up(
         self, error: CortexError, delay: float, reason: str, *, connection_failed: bool = False
-    ) -> float:
+    ) -> Decision:
         if self.retries >= self.policy.max_retries:
-            raise error
+            return Decision(error=error)
         remaining = self.remaining()
         if remaining is not None and delay >= remaining:
-            raise error  # sleeping would outlive the call's deadline
+            return Decision(error=error)  # sleeping would outlive the call's deadline
         self.retries += 1
         # `extra` lets a front end pick out the first retry of a connection that could not be
         # made (the CLI shows it even without -v, so a wrong address is not minutes of silence).
@@ -224,12 +231,12 @@ class Call:
             self.policy.max_retries,
             extra={"cortexio_retry": self.retries, "cortexio_connection_failed": connection_failed},
         )
-        return delay
+        return Decision(retry_in=delay)
 
     def _backoff(self) -> float:
         """Exponential backoff with equal jitter: half fixed, half random, capped."""
         ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2.0**self.retries)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+        return ceiling / 2 + self.policy.rng.uniform(0, ceiling / 2)
 
 
 _NO_TIMEOUTS: dict[str, float | None] = {"connect": None, "read": None, "write": None, "pool": None}

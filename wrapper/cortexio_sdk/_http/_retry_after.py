@@ -12,11 +12,12 @@ import datetime as dt
 import json
 import math
 import re
+from typing import Any
 
 import httpx
 from dateutil import parser as date_parser
 
-__all__ = ["retry_after_seconds"]
+__all__ = ["json_body", "retry_after_seconds"]
 
 # delta-seconds is digits only (RFC 9110 section 10.2.3); a fraction is tolerated. A sign, an
 # exponent, "_", "inf" or "nan" is not a delay, even though float() would read it.
@@ -38,16 +39,25 @@ _HTTP_DATE = re.compile(
 )
 
 
+# `body=` not given: the response's JSON body is read here if the header gives no advice.
+_NOT_PARSED: Any = object()
+
+
 def retry_after_seconds(
-    response: httpx.Response, *, now: dt.datetime | None = None
+    response: httpx.Response, *, body: Any = _NOT_PARSED, now: dt.datetime | None = None
 ) -> float | None:
-    """Seconds the server asked us to wait, or None when it gave no usable advice."""
+    """Seconds the server asked us to wait, or None when it gave no usable advice.
+
+    `body` is the response's JSON body when the caller has parsed it already (None: not JSON).
+    """
     header = response.headers.get("retry-after")
     if header is not None:
         seconds = _parse_header(header, now or dt.datetime.now(dt.UTC))
         if seconds is not None:
             return seconds
-    return _from_problem_body(response)
+    if body is _NOT_PARSED:
+        body = json_body(response)
+    return _from_problem_body(body)
 
 
 def _parse_header(value: str, now: dt.datetime) -> float | None:
@@ -70,13 +80,17 @@ def _parse_http_date(value: str, now: dt.datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def _from_problem_body(response: httpx.Response) -> float | None:
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body of a response that says it is JSON; None for any other or a broken one."""
     if "json" not in response.headers.get("content-type", ""):
         return None
     try:
-        body = json.loads(response.content)
+        return json.loads(response.content)
     except (ValueError, RecursionError):
         return None
+
+
+def _from_problem_body(body: Any) -> float | None:
     value = body.get("retryAfter") if isinstance(body, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None

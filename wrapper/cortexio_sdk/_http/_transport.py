@@ -2,8 +2,8 @@
 
 They sit below the generated client (which only sees an httpx.Client), so an operation added to
 the spec gets all of this after `nox -s generate` with no wrapper change. The decisions live in
-`_policy.Call`; these classes only send, read, sleep and talk to the limiter (which may be I/O:
-the shared limiter asks Redis), once for sync and once for async.
+`_retry.Call`; these classes only send, read, sleep and talk to the limiter (which may be I/O:
+the Redis bucket asks Redis), once for sync and once for async.
 
 Responses are read in full inside the transport: a connection dropped mid-body is then a
 retryable failure of this attempt, not an exception escaping later from the caller's read.
@@ -20,7 +20,7 @@ import httpx
 from ._deadline_io import attempt_deadline, bound_by_deadline
 
 if TYPE_CHECKING:
-    from ._policy import Call, RequestPolicy
+    from ._retry import Call, RequestPolicy
 
 __all__ = ["MAX_IN_FLIGHT", "AsyncCortexTransport", "CortexTransport", "install_transports"]
 
@@ -55,13 +55,14 @@ class CortexTransport(httpx.BaseTransport):
             except Exception as exc:
                 time.sleep(call.after_exception(exc))
                 continue
-            hold = call.hold_for(response)
-            if hold is not None:
-                self.policy.limiter.hold_off(hold)
-            delay = call.after_response(response)
-            if delay is None:
+            decision = call.after_response(response)
+            if decision.hold_off is not None:
+                self.policy.limiter.hold_off(decision.hold_off)
+            if decision.error is not None:
+                raise decision.error
+            if decision.retry_in is None:
                 return response
-            time.sleep(delay)
+            time.sleep(decision.retry_in)
 
     def _wait_turn(self, call: Call) -> None:
         ticket = None
@@ -117,13 +118,14 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
             except Exception as exc:
                 await anyio.sleep(call.after_exception(exc))
                 continue
-            hold = call.hold_for(response)
-            if hold is not None:
-                await self.policy.limiter.ahold_off(hold)
-            delay = call.after_response(response)
-            if delay is None:
+            decision = call.after_response(response)
+            if decision.hold_off is not None:
+                await self.policy.limiter.ahold_off(decision.hold_off)
+            if decision.error is not None:
+                raise decision.error
+            if decision.retry_in is None:
                 return response
-            await anyio.sleep(delay)
+            await anyio.sleep(decision.retry_in)
 
     async def _wait_turn(self, call: Call) -> None:
         ticket = None

@@ -11,7 +11,7 @@ The algorithm is GCRA (a token bucket expressed as a "theoretical arrival time")
 books the next free slot and returns how long the caller must sleep before using it. Booking is
 instant and never blocks under the lock, so it is safe from threads and event loops alike.
 
-`Limiter` is what the transports need from a limiter; `_redis_limiter.SharedRateLimiter` is the
+`Limiter` is what the transports need from a limiter; `_redis_bucket.RedisBucket` is the
 same arithmetic kept in Redis for a whole fleet, whose calls are I/O: hence the async twins.
 """
 
@@ -24,6 +24,8 @@ from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import attrs
+
+from .._checks import check_number
 
 __all__ = ["Limiter", "RateLimiter", "Ticket", "Tuning"]
 
@@ -96,9 +98,7 @@ class RateLimiter:
         tuning: Tuning = Tuning(),  # frozen, so one shared default is safe
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not requests_per_minute > 0:
-            raise ValueError(f"requests_per_minute must be positive, got {requests_per_minute!r}")
-        self.max_rate = requests_per_minute / 60.0
+        self.max_rate = check_number("requests_per_minute", requests_per_minute) / 60.0
         self._full_rate = self.max_rate  # as configured; max_rate may be a share of it
         self.rate = self.max_rate
         self.burst = burst if burst is not None else max(1.0, self.max_rate - 1.0)

@@ -1,5 +1,5 @@
 -- One API key's rate limit, shared by every process that points at this Redis
--- (_shared_limiter.py runs it).
+-- (_redis_bucket.py runs it).
 --
 -- The same arithmetic as _limiter.RateLimiter (GCRA slots, a hold-off after a 429 that lowers
 -- the rate, a slow climb back near the limit last seen), kept in one hash and run atomically,

@@ -1,9 +1,9 @@
-"""The limiter of a client configured with a `RedisLimiter`: one bucket per key, on Redis.
+"""`RedisBucket`: the limiter of a client given a `RedisLimiter`: one bucket per key, in Redis.
 
 Why a Lua script of our own rather than `limits`: `limits` offers fixed and moving windows at a
 fixed rate, to test or hit; the SDK needs a slot booked ahead with the time to wait for it, a
 hold-off that voids the slots booked before it, and a rate that falls after a 429 and climbs back
-slowly. That is `_limiter.py`'s arithmetic, run atomically in Redis (`_shared_limiter.lua`) on
+slowly. That is `_limiter.py`'s arithmetic, run atomically in Redis (`_redis_bucket.lua`) on
 Redis's clock, so hosts whose clocks disagree still share one schedule.
 
 Redis is a helper, never a reason for a call to fail: each step is bounded by the settings'
@@ -31,16 +31,16 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError
 from ._limiter import RateLimiter, Ticket
-from ._redis_limiter import redacted
+from ._redact import redacted
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript, Script
 
     from ._redis_limiter import RedisLimiter
 
-__all__ = ["SharedRateLimiter"]
+__all__ = ["RedisBucket"]
 
 logger = logging.getLogger("cortexio_sdk")
 
@@ -57,7 +57,7 @@ ACTIVE_SECONDS = 10
 _FAILURES = Exception
 
 
-class SharedRateLimiter:
+class RedisBucket:
     """A client's `Limiter` on Redis, falling back to `self.local` while Redis fails.
 
     Successes are counted here and reported with the next Redis step, so a success costs no I/O;
@@ -118,7 +118,7 @@ class SharedRateLimiter:
         self._async_script: AsyncScript = self._async.register_script(_script())
 
     def __repr__(self) -> str:
-        return f"SharedRateLimiter(url={redacted(self.config.url)!r}, key={self.key!r})"
+        return f"RedisBucket(url={redacted(self.config.url)!r}, key={self.key!r})"
 
     # -- the Limiter protocol: a sync and an async driver around the same steps ----------------
 
@@ -257,7 +257,7 @@ class SharedRateLimiter:
 
 @functools.cache
 def _script() -> str:
-    return importlib.resources.files(__package__).joinpath("_shared_limiter.lua").read_text("utf-8")
+    return importlib.resources.files(__package__).joinpath("_redis_bucket.lua").read_text("utf-8")
 
 
 def _local(previous: Ticket | None) -> Ticket | None:

@@ -4,7 +4,7 @@ Cortex limits requests per API key. A `Cortex` client limits itself (`_limiter.R
 twenty replicas sharing a key, each limiting itself, still send twenty times too much together.
 With `rate_limiter=RedisLimiter(url=...)` (or CORTEX_RATE_LIMIT_REDIS_URL) every client pointing
 at the same Redis books its slots in one bucket per key, and a 429's hold-off and lowered rate
-reach the whole fleet at once (`_shared_limiter.py` does that).
+reach the whole fleet at once (`_redis_bucket.RedisBucket` does that).
 
 This module holds only the settings, so that `import cortexio_sdk` never imports `redis`: the
 `redis` extra is needed by clients configured with a RedisLimiter, and only by them.
@@ -14,34 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import attrs
 
-from ._exceptions import ConfigurationError
+from .._checks import check_number
+from .._exceptions import ConfigurationError
+from ._redact import redacted
 
 if TYPE_CHECKING:
-    from ._shared_limiter import SharedRateLimiter
+    from ._redis_bucket import RedisBucket
 
-__all__ = ["REDIS_URL_ENV", "RedisLimiter", "redacted"]
+__all__ = ["REDIS_URL_ENV", "RedisLimiter"]
 
 REDIS_URL_ENV = "CORTEX_RATE_LIMIT_REDIS_URL"
 _SCHEMES = ("redis", "rediss", "unix")
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for messages and repr."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _repr_url(url: str) -> str:
@@ -76,13 +64,10 @@ class RedisLimiter:
     def __attrs_post_init__(self) -> None:
         _check_url(self.url)
         for name in ("timeout", "retry_interval"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigurationError(f"RedisLimiter {name} must be a number, got {value!r}")
-            if not (value > 0 and math.isfinite(value)):
-                raise ConfigurationError(
-                    f"RedisLimiter {name} must be positive and finite, got {value!r}"
-                )
+            try:
+                check_number(f"RedisLimiter {name}", getattr(self, name))
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(str(exc), setting="rate_limiter") from None
         if not isinstance(self.prefix, str) or not self.prefix:
             raise ConfigurationError(
                 f"RedisLimiter prefix must be a non-empty str, got {self.prefix!r}"
@@ -97,14 +82,14 @@ class RedisLimiter:
                 "RedisLimiter needs the redis client: pip install 'cortexio-sdk[redis]'"
             )
 
-    def bind(self, *, api_key: str, origin: str, requests_per_minute: float) -> SharedRateLimiter:
+    def bind(self, *, api_key: str, origin: str, requests_per_minute: float) -> RedisBucket:
         """The limiter of one client: the bucket of its base URL's origin and key, on Redis."""
         # Imported here: the one place that needs the optional `redis` package.
-        from ._shared_limiter import SharedRateLimiter  # noqa: PLC0415
+        from ._redis_bucket import RedisBucket  # noqa: PLC0415
 
         digest = hashlib.sha256(f"{origin}\n{api_key}".encode()).hexdigest()[:32]
         # The braces make it a Redis Cluster hash tag: the key's two entries share one slot.
-        return SharedRateLimiter(
+        return RedisBucket(
             self, key=f"{self.prefix}:{{{digest}}}", requests_per_minute=requests_per_minute
         )
 

@@ -23,10 +23,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-from ._cli_output import FORMATS, job_record, write_entities, write_record, write_state
-from ._cli_progress import ProgressReporter
-from ._client import Cortex
-from ._exceptions import (
+from .._checks import check_number
+from .._client import Cortex
+from .._exceptions import (
     APIConnectionError,
     APIStatusError,
     ConfigurationError,
@@ -37,7 +36,9 @@ from ._exceptions import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
-from ._version import __version__
+from .._version import __version__
+from ._output import FORMATS, job_record, write_entities, write_record, write_state
+from ._progress import ProgressReporter
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -173,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `cortex-query`; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["serve-fake"]:
-        from .testing import main as serve_fake  # noqa: PLC0415 - only this command needs it
+        from ..testing import main as serve_fake  # noqa: PLC0415 - only this command needs it
 
         return serve_fake(args_list[1:], prog="cortex-query serve-fake")
     parser = build_parser()
@@ -336,13 +337,6 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
+        return check_number("seconds", float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}") from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cortex_api_client.types import Unset
 
-from ._polling import progress_percent
+from .._polling import progress_percent
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

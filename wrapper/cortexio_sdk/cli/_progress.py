@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cortex_api_client.models import QueryStatus
 
-from ._polling import ProgressSpeed, progress_percent
+from .._polling import ProgressSpeed, progress_percent
 
 if TYPE_CHECKING:
     from types import TracebackType
