@@ -1,7 +1,12 @@
-"""Every task of the project: `nox` runs what CI needs, `nox -s NAME` runs one task.
+"""Every task of the project: `nox` runs what proves the product, `nox -s NAME` runs one task.
 
-Tool versions are pinned here so that a fresh machine reproduces what CI saw; in particular the
-generator and ruff (its formatting post hook) decide the bytes of generated/.
+Every tool is pinned once, in pyproject.toml's dependency groups; a fresh machine reproduces
+what CI saw (the generator and ruff, its formatting post hook, decide the bytes of generated/).
+Loading this file changes nothing: it only reads where the test Pythons are.
+
+`nox` (the README's test command) runs the default sessions below. CI (`.ci/run`) runs them,
+then the slow extras: the contract tests against Prism, the release dry run, the benchmark
+smoke run, and the reliability figures of them all.
 """
 
 from __future__ import annotations
@@ -9,9 +14,9 @@ from __future__ import annotations
 import difflib
 import filecmp
 import os
+import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -19,16 +24,15 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).resolve().parent
-SPEC = ROOT / "openapi.yaml"
-GENERATOR_CONFIG = ROOT / "generator-config.yaml"
-TEMPLATES = ROOT / "templates"
 GENERATED = ROOT / "generated" / "cortex_api_client"
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-
-GENERATOR = "openapi-python-client==0.29.1"
-RUFF = "ruff==0.17.6"
-SPEC_VALIDATOR = "openapi-spec-validator==0.9.0"
 TEST_PYTHONS = ["3.11", "3.12", "3.13"]
+
+
+def _group(*names: str) -> tuple[str, ...]:
+    """The pinned requirements of pyproject.toml's dependency groups."""
+    return nox.project.dependency_groups(PYPROJECT, *names)
+
 
 nox.options.sessions = [
     "spec",
@@ -42,66 +46,30 @@ nox.options.sessions = [
     "api_compat",
     "spec_compat",
     "changelog",
-    "release",
-    "contract",
     "schemathesis",
-    "reliability",
-    "bench_quick",
 ]
 nox.options.default_venv_backend = "uv|virtualenv"
-# A Python that this machine lacks is skipped with a message (see _find_pythons), not an error,
-# even under CI=true where nox would otherwise fail the run.
+# A Python that this machine lacks is skipped with nox's message, not an error, even under
+# CI=true where nox would otherwise fail the run.
 nox.options.error_on_missing_interpreters = False
 
 
-def _find_pythons() -> None:
-    """Put pyenv's interpreters ahead of its shims on PATH, and say which test Pythons are missing.
-
-    pyenv installs versions under ~/.pyenv/versions without putting them on PATH; its shims do
-    answer to `python3.12`, but only fail there unless that version is selected.
-    """
+def _interpreter(minor: str) -> str:
+    """pyenv's newest X.Y under ~/.pyenv/versions (pyenv puts versions there, not on PATH, and
+    its shims fail unless that version is selected); else "X.Y", for nox to find on PATH."""
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    found: dict[str, Path] = {}
-    if root.is_dir():
-        for version_dir in sorted(root.iterdir()):
-            minor = ".".join(version_dir.name.split(".")[:2])
-            if minor in TEST_PYTHONS and (version_dir / "bin" / f"python{minor}").exists():
-                found[minor] = version_dir / "bin"
-    paths = [str(p) for p in found.values()]
-    os.environ["PATH"] = os.pathsep.join([*paths, os.environ.get("PATH", "")])
-    for minor in TEST_PYTHONS:
-        if minor not in found and shutil.which(f"python{minor}") is None:
-            print(
-                f"noxfile: Python {minor} not found (looked on PATH and in {root}); "
-                f"its tests session will be skipped.",
-                file=sys.stderr,
-            )
-
-
-_find_pythons()
+    found = root.glob(f"{minor}.*/bin/python{minor}") if root.is_dir() else []
+    newest = max(
+        found, key=lambda p: [int(n) for n in re.findall(r"\d+", p.parts[-3])], default=None
+    )
+    return str(newest) if newest is not None else minor
 
 
 def _generate_into(session: nox.Session, destination: Path) -> None:
-    """Run the pinned generator from the spec, config and templates into destination/."""
+    """Run the pinned generator (scripts/generate.py) into destination/."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "cortex_api_client"
-        session.run(
-            "openapi-python-client",
-            "generate",
-            "--path",
-            str(SPEC),
-            "--config",
-            str(GENERATOR_CONFIG),
-            "--custom-template-path",
-            str(TEMPLATES),
-            "--meta",
-            "none",
-            "--output-path",
-            str(out),
-            "--fail-on-warning",
-            env={"RUFF_NO_CACHE": "true"},
-            external=False,
-        )
+        session.run("python", "scripts/generate.py", str(out))
         if destination.exists():
             shutil.rmtree(destination)
         shutil.copytree(out, destination)
@@ -141,7 +109,7 @@ def _differences(expected: Path, actual: Path) -> list[str]:
 @nox.session
 def generate(session: nox.Session) -> None:
     """Regenerate generated/cortex_api_client from openapi.yaml (never edit the output by hand)."""
-    session.install(GENERATOR, RUFF)
+    session.install(*_group("generate"))
     _generate_into(session, GENERATED)
     session.log(f"wrote {GENERATED.relative_to(ROOT)}")
 
@@ -153,7 +121,7 @@ def generated_up_to_date(session: nox.Session) -> None:
     Generates twice into temporary folders: the two runs must be byte-identical (determinism),
     and the committed copy must equal them (no drift, no hand edits).
     """
-    session.install(GENERATOR, RUFF)
+    session.install(*_group("generate"))
     with tempfile.TemporaryDirectory() as scratch:
         first, second = Path(scratch) / "first", Path(scratch) / "second"
         _generate_into(session, first)
@@ -171,8 +139,8 @@ def generated_up_to_date(session: nox.Session) -> None:
 @nox.session
 def spec(session: nox.Session) -> None:
     """Validate openapi.yaml, then check that the generator reads it with no warning."""
-    session.install(SPEC_VALIDATOR, GENERATOR, RUFF)
-    session.run("openapi-spec-validator", str(SPEC))
+    session.install(*_group("spec"))
+    session.run("openapi-spec-validator", "openapi.yaml")
     with tempfile.TemporaryDirectory() as scratch:
         _generate_into(session, Path(scratch) / "out")
 
@@ -180,7 +148,7 @@ def spec(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check on everything hand-written."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.install(*_group("lint"))
     targets = ["wrapper", "tests", "scripts", "examples", "benchmarks", "noxfile.py"]
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
@@ -189,36 +157,39 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the wrapper and on the generated package."""
-    session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install(".[redis]", *_group("typecheck"))
     session.run("mypy", "--strict", "wrapper/cortexio_sdk", "generated/cortex_api_client")
 
 
-@nox.session(python=TEST_PYTHONS)
+# Each test Python's interpreter, and back: the sessions are named tests(3.11), tests(3.12)...
+_INTERPRETERS = {minor: _interpreter(minor) for minor in TEST_PYTHONS}
+_MINOR_OF = {path: minor for minor, path in _INTERPRETERS.items()}
+
+
+@nox.session
+@nox.parametrize("python", list(_INTERPRETERS.values()), ids=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
     """pytest on every supported Python, against the installed package (not the source tree)."""
-    session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(".[redis]", *_group("test"))
     _install_redis_server(session)
+    minor = _MINOR_OF[str(session.python)]
     args = list(session.posargs)
-    if not args and session.python != TEST_PYTHONS[0]:
+    if not args and minor != TEST_PYTHONS[0]:
         # The long scenario tests measure timing and scale, not the interpreter: they run once,
         # on the first Python; every other test runs on every Python.
-        session.log(f"Python {session.python}: tests marked slow run on {TEST_PYTHONS[0]} only")
+        session.log(f"Python {minor}: tests marked slow run on {TEST_PYTHONS[0]} only")
         args = ["-m", "not slow"]
-    env = _reliability_counts(session, f"tests-{session.python}")
+    env = _reliability_counts(session, f"tests-{minor}")
     # The shared-limiter tests fail, rather than skip, when redis-server is missing.
     env["CORTEX_REQUIRE_REDIS"] = "1"
     session.run("pytest", *args, env=env)
 
 
-# The oldest redis-py the `redis` extra admits: 5.0.1's asyncio client reused dead connections
-# after a Redis restart, so the range starts at the first release that passes these tests.
-REDIS_OLDEST = "redis==5.2.1"
-
-
 @nox.session
 def redis_oldest(session: nox.Session) -> None:
-    """The shared-limiter tests with the oldest redis-py the `redis` extra allows."""
-    session.install(".", REDIS_OLDEST, *nox.project.dependency_groups(PYPROJECT, "test"))
+    """The shared-limiter tests with the oldest redis-py the `redis` extra allows (see why in
+    the `redis-oldest` dependency group)."""
+    session.install(".", *_group("redis-oldest", "test"))
     _install_redis_server(session)
     env = {"CORTEX_REQUIRE_REDIS": "1"}
     session.run("pytest", "tests/test_redis_limiter.py", *session.posargs, env=env)
@@ -259,7 +230,7 @@ print("imported", cortexio_sdk.__version__, "without redis")
 @nox.session
 def build(session: nox.Session) -> None:
     """Build wheel and sdist, check the wheel's contents, and import it in an empty venv."""
-    session.install("build==1.6.1")
+    session.install(*_group("build"))
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.run("python", "-m", "build", "--outdir", str(dist))
@@ -268,7 +239,7 @@ def build(session: nox.Session) -> None:
     required = [
         "cortexio_sdk/__init__.py",
         "cortexio_sdk/py.typed",
-        "cortexio_sdk/_shared_limiter.lua",
+        "cortexio_sdk/_ratelimit/_redis_bucket.lua",
         "cortex_api_client/__init__.py",
         "cortex_api_client/py.typed",
         "cortex_api_client/api/queries/get_query_results.py",
@@ -299,21 +270,21 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def api_compat(session: nox.Session) -> None:
     """Fail on a breaking change of the public Python API since the last release (griffe)."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "compat"))
+    session.install(*_group("compat"))
     session.run("python", "scripts/api_compat.py", *session.posargs)
 
 
 @nox.session
 def spec_compat(session: nox.Session) -> None:
     """Fail on an unannounced breaking change of openapi.yaml since the last release."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "compat"))
+    session.install(*_group("compat"))
     session.run("python", "scripts/spec_compat.py", *session.posargs)
 
 
-@nox.session(venv_backend="none")
+@nox.session
 def changelog(session: nox.Session) -> None:
     """Fail when openapi.yaml or wrapper/ changed since the last release but CHANGELOG.md not."""
-    session.run(sys.executable, "scripts/release.py", "changelog")
+    session.run("python", "scripts/release.py", "changelog")
 
 
 @nox.session
@@ -323,7 +294,7 @@ def release(session: nox.Session) -> None:
     Prints the files that would be published with their sha256; uploads and tags nothing.
     SOURCE_DATE_EPOCH is the last commit's time, so the same commit always builds the same bytes.
     """
-    session.install(*nox.project.dependency_groups(PYPROJECT, "release"))
+    session.install(*_group("release"))
     session.run("python", "scripts/api_compat.py")
     session.run("python", "scripts/spec_compat.py")
     session.run("python", "scripts/release.py", "changelog")
@@ -357,8 +328,7 @@ def _reliability_counts(session: nox.Session, name: str) -> dict[str, str]:
 @nox.session
 def contract(session: nox.Session) -> None:
     """Contract tests against Stoplight Prism serving openapi.yaml (npm installs it in .prism/)."""
-    test_group = nox.project.dependency_groups(PYPROJECT, "test")
-    session.install(".", *[d for d in test_group if d.startswith("pytest")])
+    session.install(".", *_group("pytest"))
     npm = shutil.which("npm")
     if npm is None:
         session.error("npm not found: the contract tests need Node.js and npm")
@@ -382,23 +352,20 @@ def schemathesis(session: nox.Session) -> None:
 
     `nox -s schemathesis -- --seed N` passes options on to `st run` (another seed, say).
     """
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "schemathesis"))
+    session.install(".", *_group("schemathesis"))
     session.run("python", "scripts/schemathesis_run.py", *session.posargs)
 
 
-@nox.session(venv_backend="none")
+@nox.session
 def reliability(session: nox.Session) -> None:
-    """Print the reliability figures of the last tests and contract runs; check docs/reliability.md.
-
-    `nox -s reliability -- --write` rewrites the report's table from them instead.
-    """
-    session.run(sys.executable, "scripts/reliability_report.py", *session.posargs, external=True)
+    """Print the reliability figures of the last tests and contract runs; fail on a failed case."""
+    session.run("python", "scripts/reliability_report.py")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark against its anchor, in one run; writes BENCHMARKS.md (under 5 minutes)."""
-    session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.install(".[redis]", *_group("bench"))
     _install_redis_server(session)
     session.run("python", "-m", "benchmarks", "--output", str(ROOT / "BENCHMARKS.md"))
 
@@ -406,6 +373,6 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def bench_quick(session: nox.Session) -> None:
     """The benchmarks with short durations and small sizes (CI): fails only if one is broken."""
-    session.install(".[redis]", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.install(".[redis]", *_group("bench"))
     _install_redis_server(session)
     session.run("python", "-m", "benchmarks", "--quick")
