@@ -61,7 +61,8 @@ def test_sync_call_ends_at_its_deadline(trickling_server: str) -> None:
             client.queries.get("job-1")
         elapsed = time.monotonic() - start
     print(f"\nsync: APITimeoutError after {elapsed:.2f} s (deadline 1.5 s, read timeout 5 s)")
-    assert 1.4 <= elapsed <= 2.2
+    # At the deadline, not at the read timeout; 3x margin for a loaded machine.
+    assert 1.4 <= elapsed <= 4.5
 
 
 def test_async_call_ends_at_its_deadline(trickling_server: str) -> None:
@@ -76,4 +77,4 @@ def test_async_call_ends_at_its_deadline(trickling_server: str) -> None:
 
     elapsed = asyncio.run(scenario())
     print(f"\nasync: APITimeoutError after {elapsed:.2f} s (deadline 1.5 s, read timeout 5 s)")
-    assert 1.4 <= elapsed <= 2.2
+    assert 1.4 <= elapsed <= 4.5

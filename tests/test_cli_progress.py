@@ -6,18 +6,9 @@ import io
 import re
 
 import pytest
-from cortexio_sdk import QueryBuilderResult
 from cortexio_sdk._polling import ProgressSpeed
 from cortexio_sdk.cli._progress import ProgressReporter, time_left
-
-DETAILS = {"initiatedAt": "2026-01-01T00:00:00Z", "jobId": "job-1", "query": "tag = 'x'"}
-
-
-def state(status: str, progress: float | None = None) -> QueryBuilderResult:
-    body: dict[str, object] = {"queryDetails": DETAILS, "status": status}
-    if progress is not None:
-        body["progress"] = progress
-    return QueryBuilderResult.from_dict(body)
+from harness import job_state
 
 
 def test_the_speed_predicts_the_end_and_the_fraction_between_observations() -> None:
@@ -69,9 +60,9 @@ def test_the_bar_moves_between_polls_and_shows_the_time_left() -> None:
     pytest.importorskip("rich")
     clock = Clock()
     with ProgressReporter("job-1", io.StringIO(), bar=True, clock=clock, tick=3600) as reporter:
-        reporter(state("IN_PROGRESS", 0.2))
+        reporter(job_state("IN_PROGRESS", 0.2))
         clock.now += 2
-        reporter(state("IN_PROGRESS", 0.4))  # 0.1 a second: done at 106
+        reporter(job_state("IN_PROGRESS", 0.4))  # 0.1 a second: done at 106
         assert " 40.0%" in rendered(reporter)
         assert "about 6s left" in rendered(reporter)
 
@@ -81,7 +72,7 @@ def test_the_bar_moves_between_polls_and_shows_the_time_left() -> None:
         assert " 70.0%" in line
         assert "about 3s left" in line
 
-        reporter(state("DONE", 1.0))
+        reporter(job_state("DONE", 1.0))
         reporter._redraw(clock.now + 10)  # a late tick must not pull a finished bar back
         line = rendered(reporter)
         assert "100.0%" in line
@@ -92,6 +83,6 @@ def test_the_bar_moves_between_polls_and_shows_the_time_left() -> None:
 def test_piped_progress_is_one_line_per_change_in_percent() -> None:
     out = io.StringIO()
     with ProgressReporter("job-1", out, bar=False) as reporter:
-        reporter(state("IN_PROGRESS", 0.134))
-        reporter(state("DONE", 1.0))
+        reporter(job_state("IN_PROGRESS", 0.134))
+        reporter(job_state("DONE", 1.0))
     assert out.getvalue() == "job job-1: IN_PROGRESS 13%\njob job-1: DONE 100%\n"

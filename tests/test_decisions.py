@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cortex_api_client.models import QueryBuilderResult
 from cortexio_sdk import (
     APIConnectionError,
     DeadlineExceededError,
@@ -32,9 +31,9 @@ from cortexio_sdk._polling import (
     JobWait,
 )
 from cortexio_sdk._ratelimit._limiter import RateLimiter
+from harness import job_state
 
 URL = "https://api.example.test/api/v1/queries/job-1"
-DETAILS = {"initiatedAt": "2026-01-01T00:00:00Z", "jobId": "job-1", "query": "tag = 'x'"}
 
 
 class FakeClock:
@@ -217,20 +216,13 @@ def test_a_connection_failure_is_retried_and_counts_its_attempts() -> None:
 # --- the poll schedule -----------------------------------------------------------------------
 
 
-def state(status: str = "IN_PROGRESS", progress: float | None = None) -> QueryBuilderResult:
-    body: dict[str, Any] = {"queryDetails": DETAILS, "status": status}
-    if progress is not None:
-        body["progress"] = progress
-    return QueryBuilderResult.from_dict(body)
-
-
 def test_without_progress_the_interval_grows_with_the_age_of_the_wait() -> None:
     clock = FakeClock()
     waiting = JobWait("job-1", timeout=600, poll_interval=None, clock=clock)
     seen = []
     for age in (0, 1, 10, 30, 100, 500):  # seconds since the wait began
         clock.now = waiting.started + age
-        waiting.observe(state())
+        waiting.observe(job_state())
         seen.append(waiting.next_sleep())
     expected = [
         min(POLL_MAX_INTERVAL, max(POLL_MIN_INTERVAL, POLL_GROWTH * a))
@@ -242,28 +234,28 @@ def test_without_progress_the_interval_grows_with_the_age_of_the_wait() -> None:
 def test_a_rising_progress_puts_the_next_poll_just_after_the_predicted_end() -> None:
     clock = FakeClock()
     waiting = JobWait("job-1", timeout=600, poll_interval=None, clock=clock)
-    waiting.observe(state(progress=0.1))
+    waiting.observe(job_state(progress=0.1))
     assert waiting.next_sleep() == POLL_MIN_INTERVAL  # one sample: no speed yet
     clock.now += 0.2
-    waiting.observe(state(progress=0.2))  # 0.1 per 0.2 s: the end 1.6 s from now
+    waiting.observe(job_state(progress=0.2))  # 0.1 per 0.2 s: the end 1.6 s from now
     assert waiting.next_sleep() == pytest.approx(1.6 + POLL_AFTER_END)
-    waiting.observe(state(progress=0.2))  # not rising: no prediction
+    waiting.observe(job_state(progress=0.2))  # not rising: no prediction
     assert waiting.next_sleep() == pytest.approx(max(POLL_MIN_INTERVAL, POLL_GROWTH * 0.2))
     clock.now += 0.05
-    waiting.observe(state(progress=0.201))  # the average speed since the first sample
+    waiting.observe(job_state(progress=0.201))  # the average speed since the first sample
     speed = (0.201 - 0.1) / 0.25
     assert waiting.next_sleep() == pytest.approx((1 - 0.201) / speed + POLL_AFTER_END)
     clock.now += 0.01
-    waiting.observe(state(progress=0.98))  # almost done: not sooner than POLL_NEAR_END
+    waiting.observe(job_state(progress=0.98))  # almost done: not sooner than POLL_NEAR_END
     assert waiting.next_sleep() == POLL_NEAR_END
-    waiting.observe(state(progress=0.0001 + 0.1))  # slow again: never past the cap
+    waiting.observe(job_state(progress=0.0001 + 0.1))  # slow again: never past the cap
     assert waiting.next_sleep() <= POLL_MAX_INTERVAL
 
 
 def test_a_fixed_interval_and_the_deadline() -> None:
     clock = FakeClock()
     waiting = JobWait("job-1", timeout=10, poll_interval=4, clock=clock)
-    waiting.observe(state(progress=0.5))
+    waiting.observe(job_state(progress=0.5))
     assert waiting.next_sleep() == 4
     clock.now += 8
     assert waiting.next_sleep() == 2  # the last poll goes at the deadline itself
@@ -282,13 +274,13 @@ def test_the_wait_bounds_its_requests_with_a_grace_for_the_last_poll() -> None:
 
 def test_an_observation_says_what_changed_and_how_the_job_ended() -> None:
     waiting = JobWait("job-1", timeout=10, poll_interval=None, clock=FakeClock())
-    first = waiting.observe(state(progress=0.1))
+    first = waiting.observe(job_state(progress=0.1))
     assert (first.done, first.changed, first.error) == (False, True, None)
-    assert not waiting.observe(state(progress=0.1)).changed  # the same: no callback
-    ended = waiting.observe(state("FAILURE", progress=0.1))
+    assert not waiting.observe(job_state(progress=0.1)).changed  # the same: no callback
+    ended = waiting.observe(job_state("FAILURE", progress=0.1))
     assert ended.changed
     assert isinstance(ended.error, QueryFailedError)
-    assert waiting.observe(state("DONE", progress=1.0)).done
+    assert waiting.observe(job_state("DONE", progress=1.0)).done
 
 
 def test_a_429_while_polling_is_waited_out_within_the_deadline() -> None:

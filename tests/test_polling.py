@@ -28,6 +28,7 @@ from cortexio_sdk import (
     WaitTimeoutError,
 )
 from cortexio_sdk.testing import FakeCortex
+from harness import call_once
 from jobs import Jobs
 from loopback import LoopbackServer, Received, Reply
 
@@ -50,17 +51,9 @@ def call(
     client: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Any:
-    """client.queries.<method>(*args, **kwargs) on a fresh sync or async client."""
-    options = {"api_key": KEY, "base_url": url, **(client or {})}
-    if mode == "sync":
-        with Cortex(**options) as sync_client:
-            return getattr(sync_client.queries, method)(*args, **kwargs)
-
-    async def go() -> Any:
-        async with AsyncCortex(**options) as async_client:
-            return await getattr(async_client.queries, method)(*args, **kwargs)
-
-    return asyncio.run(go())
+    """client.queries.<method>(*args, **kwargs) on a fresh client of `mode` for `url`."""
+    settings = {"api_key": KEY, "base_url": url, **(client or {})}
+    return call_once(mode, method, *args, settings=settings, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
@@ -139,7 +132,8 @@ def test_the_deadline_ends_a_wait_on_a_job_that_never_ends(
         call(mode, server.url, "wait", job.job_id, timeout=2)
     elapsed = time.monotonic() - start
     print(f"\n{mode}: WaitTimeoutError after {elapsed:.2f} s")
-    assert 2.0 <= elapsed <= 2.5
+    # Exact schedule and deadline: test_decisions.py. Here, on sockets, 3x margin.
+    assert 2.0 <= elapsed <= 6.0
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.job_id == job.job_id
     assert caught.value.state is not None
@@ -157,7 +151,7 @@ def test_the_deadline_bounds_retry_after_sleeps(server: LoopbackServer, mode: st
     with pytest.raises(WaitTimeoutError) as caught:
         call(mode, server.url, "wait", "job-x", timeout=1.5)
     elapsed = time.monotonic() - start
-    assert 1.5 <= elapsed <= 2.2
+    assert 1.5 <= elapsed <= 4.5  # not the 30 s asked for
     assert caught.value.state is None
 
 
@@ -288,7 +282,7 @@ def test_run_and_wait_deadline_covers_the_whole_call(
     start = time.monotonic()
     with pytest.raises(WaitTimeoutError) as caught:
         call(mode, server.url, "run_and_wait", "duration=60", timeout=1.5)
-    assert 1.5 <= time.monotonic() - start <= 2.1
+    assert 1.5 <= time.monotonic() - start <= 4.5  # not the job's 60 s
     assert caught.value.job_id in jobs.jobs
 
 

@@ -89,18 +89,23 @@ def test_there_are_blocks_to_run() -> None:
         assert any(phrase in block.text for block in blocks("python")), phrase
 
 
-@pytest.mark.parametrize("block", params(blocks("python")))
-def test_python_block(block: Block, tmp_path: Path) -> None:
-    with FakeCortex(job_seconds=0.3) as fake:
-        done = subprocess.run(
-            [sys.executable, "-c", block.text],
-            cwd=tmp_path,
+def run_python(code: str, folder: Path, *, job_seconds: float) -> subprocess.CompletedProcess[str]:
+    """`code` as a script in a fresh interpreter, with a FakeCortex's key and base URL."""
+    with FakeCortex(job_seconds=job_seconds) as fake:
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=folder,
             env=fake_env(fake),
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
+
+
+@pytest.mark.parametrize("block", params(blocks("python")))
+def test_python_block(block: Block, tmp_path: Path) -> None:
+    done = run_python(block.text, tmp_path, job_seconds=0.3)
     assert done.returncode == 0, f"{block} failed:\n{done.stderr}"
     out = done.stdout.splitlines()
     assert " object at 0x" not in done.stdout
@@ -112,16 +117,7 @@ def test_python_block(block: Block, tmp_path: Path) -> None:
 def test_the_first_example_prints_each_entity_with_its_type(tmp_path: Path) -> None:
     first = blocks("python")[0]
     assert "entity.type" in first.text
-    with FakeCortex(job_seconds=0) as fake:
-        done = subprocess.run(
-            [sys.executable, "-c", first.text],
-            cwd=tmp_path,
-            env=fake_env(fake),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    done = run_python(first.text, tmp_path, job_seconds=0)
     assert done.returncode == 0, done.stderr
     printed = done.stdout.splitlines()
     expected = [e for e in DEFAULT_CATALOG if e.tag in ("payments", "payments-api", "payments-db")]

@@ -1,8 +1,10 @@
 """What is retried, after how long, and how often: timed against a real loopback server.
 
-Timings are checked with generous bounds (a retry that should wait 1 s must take at least 0.9 s
-and clearly less than the next wrong answer), never exact sleeps. The gap between two requests is
-read from the server's own receive times. Every test runs for `Cortex` and `AsyncCortex`.
+One case per rule, end to end; the exact arithmetic of every rule (backoff, Retry-After, caps,
+deadlines) is checked on a fake clock in test_decisions.py. Timings here have generous bounds (a
+retry that should wait 1 s must take at least 0.9 s, and at most 3x its typical time while still
+less than the next wrong answer), never exact sleeps. The gap between two requests is read from
+the server's own receive times. Every test runs for `Cortex` and `AsyncCortex`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ Connect = Callable[..., Api]
 CREATED = {"initiatedAt": "2024-07-29T15:51:28.071Z", "jobId": "job-1", "query": "tag = 'x'"}
 OK = Reply(200, IN_PROGRESS)
 # The first backoff (no usable advice from the server) is 0.25 to 0.5 s.
-BACKOFF = (0.2, 0.95)
+BACKOFF = (0.2, 1.5)  # the first backoff, 0.25-0.5 s, with 3x margin above
 
 
 def rate_limited(retry_after: str | None = None, body: dict[str, object] | None = None) -> Reply:
@@ -66,11 +68,11 @@ def gap(server: LoopbackServer, first: int = 0) -> float:
 @pytest.mark.parametrize(
     ("reply", "bounds"),
     [
-        pytest.param(lambda: rate_limited("1"), (0.9, 2.0), id="seconds"),
+        pytest.param(lambda: rate_limited("1"), (0.9, 3.0), id="seconds"),
         # An HTTP-date has whole seconds: "2 s from now" is between 1 and 2 s away.
-        pytest.param(lambda: rate_limited(http_date(2)), (0.9, 3.0), id="http-date"),
+        pytest.param(lambda: rate_limited(http_date(2)), (0.9, 4.5), id="http-date"),
         pytest.param(lambda: rate_limited(http_date(-30)), (0.0, 0.15), id="http-date-past"),
-        pytest.param(lambda: rate_limited(None, problem_body(1)), (0.9, 2.0), id="body-only"),
+        pytest.param(lambda: rate_limited(None, problem_body(1)), (0.9, 3.0), id="body-only"),
         pytest.param(lambda: rate_limited(None), BACKOFF, id="none"),
         pytest.param(lambda: rate_limited("-3"), BACKOFF, id="negative"),
         pytest.param(lambda: rate_limited("5s"), BACKOFF, id="garbage-5s"),
@@ -99,7 +101,7 @@ async def test_the_header_wins_over_the_body(connect: Connect, server: LoopbackS
     server.handler = in_order(rate_limited("1", problem_body(120)), OK)
     await connect(max_retry_after=5).get("job-1")
     assert server.count() == 2
-    assert 0.9 <= gap(server) < 2.0
+    assert 0.9 <= gap(server) < 3.0  # 1 s; exact delays are checked in test_decisions.py
 
 
 @pytest.mark.parametrize(
@@ -305,9 +307,10 @@ async def test_the_call_deadline_bounds_retries(connect: Connect, server: Loopba
     started = time.monotonic()
     with pytest.raises(InternalServerError):
         await api.get("job-1")
-    # The second 503 arrives at ~1 s; sleeping another second would pass the deadline.
-    assert time.monotonic() - started < 1.4
+    # The second 503 arrives at ~1 s; sleeping another second would pass the deadline, so
+    # there is no third request (the exact rule: test_decisions.py).
     assert server.count() == 2
+    assert time.monotonic() - started < 3.0
 
 
 async def test_the_call_deadline_bounds_a_slow_answer(
@@ -318,7 +321,7 @@ async def test_the_call_deadline_bounds_a_slow_answer(
     started = time.monotonic()
     with pytest.raises(APITimeoutError):
         await api.get("job-1")
-    assert 0.7 <= time.monotonic() - started < 1.8
+    assert 0.7 <= time.monotonic() - started < 2.4  # the 0.8 s deadline, not the 3 s answer
     assert server.count() == 1
 
 

@@ -1,13 +1,15 @@
 """One way to drive `Cortex` and `AsyncCortex` from the same test, plus canned Cortex bodies.
 
 `Api` wraps either client behind awaitable methods, so a test written once runs for both (the
-`api` fixture in conftest.py parametrizes over "sync" and "async"). The sync client is called
+`connect` fixture in conftest.py parametrizes over "sync" and "async"). The sync client is called
 directly from the test's event loop: it blocks that loop, which is fine because the loopback
-server answers from its own threads.
+server answers from its own threads. `call_once` is the same for a plain (not async) test: one
+call on a fresh client of either kind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -38,21 +40,52 @@ class Api:
             Cortex(**settings) if kind == "sync" else AsyncCortex(**settings)
         )
 
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """client.queries.<method>(*args, **kwargs), awaited for the async client."""
+        result = getattr(self.client.queries, method)(*args, **kwargs)
+        return await result if isinstance(self.client, AsyncCortex) else result
+
     async def run(self, query: Any) -> QueryResponse:
-        if isinstance(self.client, Cortex):
-            return self.client.queries.run(query)
-        return await self.client.queries.run(query)
+        result: QueryResponse = await self.call("run", query)
+        return result
 
     async def get(self, job_id: Any) -> QueryBuilderResult:
-        if isinstance(self.client, Cortex):
-            return self.client.queries.get(job_id)
-        return await self.client.queries.get(job_id)
+        result: QueryBuilderResult = await self.call("get", job_id)
+        return result
 
     async def close(self) -> None:
         if isinstance(self.client, Cortex):
             self.client.close()
         else:
             await self.client.aclose()
+
+
+def job_state(status: str = "IN_PROGRESS", progress: float | None = None) -> QueryBuilderResult:
+    """A parsed QueryBuilderResult of job-1 with this status and progress."""
+    body: dict[str, Any] = {"queryDetails": DETAILS, "status": status}
+    if progress is not None:
+        body["progress"] = progress
+    return QueryBuilderResult.from_dict(body)
+
+
+def call_once(kind: Kind, method: str, *args: Any, settings: dict[str, Any], **kwargs: Any) -> Any:
+    """client.queries.<method>(*args, **kwargs) on a fresh client of `kind`, from a plain test.
+
+    The sync client runs in the test's own thread, not under asyncio.run: Ctrl-C and signal
+    tests need the call to block the main thread as a user's script would.
+    """
+    if kind == "sync":
+        with Cortex(**settings) as client:
+            return getattr(client.queries, method)(*args, **kwargs)
+
+    async def go() -> Any:
+        api = Api(kind, **settings)
+        try:
+            return await api.call(method, *args, **kwargs)
+        finally:
+            await api.close()
+
+    return asyncio.run(go())
 
 
 def error_body(
