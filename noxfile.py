@@ -5,8 +5,8 @@ what CI saw (the generator and ruff, its formatting post hook, decide the bytes 
 Loading this file changes nothing: it only reads where the test Pythons are.
 
 `nox` (the README's test command) runs the default sessions below. CI (`.ci/run`) runs them,
-then the slow extras: the contract tests against Prism, the release dry run, the benchmark
-smoke run, and the reliability figures of them all.
+then the slow extras: the Redis tests on the oldest redis-py the extra admits, the contract tests
+against Prism, the release dry run, the benchmark smoke run, and the reliability figures.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ nox.options.sessions = [
     "lint",
     "typecheck",
     "tests",
-    "redis_oldest",
     "build",
     "demo",
     "api_compat",
@@ -175,8 +174,9 @@ def tests(session: nox.Session) -> None:
     minor = _MINOR_OF[str(session.python)]
     args = list(session.posargs)
     if not args and minor != TEST_PYTHONS[0]:
-        # The long scenario tests measure timing and scale, not the interpreter: they run once,
-        # on the first Python; every other test runs on every Python.
+        # The long scenario tests and the real-time end-to-end tests of timing rules (whose
+        # arithmetic test_decisions.py checks on every Python) measure time and scale, not the
+        # interpreter: they run once, on the first Python; every other test runs on every one.
         session.log(f"Python {minor}: tests marked slow run on {TEST_PYTHONS[0]} only")
         args = ["-m", "not slow"]
     env = _reliability_counts(session, f"tests-{minor}")

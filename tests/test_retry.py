@@ -42,6 +42,7 @@ Connect = Callable[..., Api]
 CREATED = {"initiatedAt": "2024-07-29T15:51:28.071Z", "jobId": "job-1", "query": "tag = 'x'"}
 OK = Reply(200, IN_PROGRESS)
 # The first backoff (no usable advice from the server) is 0.25 to 0.5 s.
+SLOW = pytest.mark.slow  # real-time end to end; the rule itself: test_decisions.py
 BACKOFF = (0.2, 1.5)  # the first backoff, 0.25-0.5 s, with 3x margin above
 
 
@@ -70,12 +71,16 @@ def gap(server: LoopbackServer, first: int = 0) -> float:
     [
         pytest.param(lambda: rate_limited("1"), (0.9, 3.0), id="seconds"),
         # An HTTP-date has whole seconds: "2 s from now" is between 1 and 2 s away.
-        pytest.param(lambda: rate_limited(http_date(2)), (0.9, 4.5), id="http-date"),
-        pytest.param(lambda: rate_limited(http_date(-30)), (0.0, 0.15), id="http-date-past"),
-        pytest.param(lambda: rate_limited(None, problem_body(1)), (0.9, 3.0), id="body-only"),
+        pytest.param(lambda: rate_limited(http_date(2)), (0.9, 4.5), id="http-date", marks=SLOW),
+        pytest.param(
+            lambda: rate_limited(http_date(-30)), (0.0, 0.15), id="http-date-past", marks=SLOW
+        ),
+        pytest.param(
+            lambda: rate_limited(None, problem_body(1)), (0.9, 3.0), id="body-only", marks=SLOW
+        ),
         pytest.param(lambda: rate_limited(None), BACKOFF, id="none"),
-        pytest.param(lambda: rate_limited("-3"), BACKOFF, id="negative"),
-        pytest.param(lambda: rate_limited("5s"), BACKOFF, id="garbage-5s"),
+        pytest.param(lambda: rate_limited("-3"), BACKOFF, id="negative", marks=SLOW),
+        pytest.param(lambda: rate_limited("5s"), BACKOFF, id="garbage-5s", marks=SLOW),
     ],
 )
 async def test_a_429_is_retried_after_the_advised_delay(
@@ -109,8 +114,10 @@ async def test_the_header_wins_over_the_body(connect: Connect, server: LoopbackS
     [
         pytest.param(lambda: rate_limited("120"), (120, 120), id="seconds"),
         pytest.param(lambda: rate_limited("48051175"), (48051175, 48051175), id="mock-server"),
-        pytest.param(lambda: rate_limited(None, problem_body(120)), (120, 120), id="body-only"),
-        pytest.param(lambda: rate_limited(http_date(600)), (590, 600), id="http-date"),
+        pytest.param(
+            lambda: rate_limited(None, problem_body(120)), (120, 120), id="body-only", marks=SLOW
+        ),
+        pytest.param(lambda: rate_limited(http_date(600)), (590, 600), id="http-date", marks=SLOW),
     ],
 )
 async def test_a_wait_over_the_cap_raises_at_once(
@@ -196,6 +203,7 @@ async def test_get_is_retried_after_an_html_gateway_page(
     assert server.count("GET") == 3
 
 
+@pytest.mark.slow  # real-time end to end; the rule itself: test_decisions.py
 async def test_5xx_retries_stop_at_max_retries(connect: Connect, server: LoopbackServer) -> None:
     server.handler = lambda _r: Reply(
         503, error_body("UNCATEGORIZED", "down for maintenance"), headers={"Retry-After": "0"}
@@ -227,6 +235,7 @@ async def test_get_is_retried_after_a_read_timeout(
     assert server.count("GET") == 2
 
 
+@pytest.mark.slow  # real-time end to end; the rule itself: test_decisions.py
 async def test_read_timeouts_stop_at_max_retries(connect: Connect, server: LoopbackServer) -> None:
     server.handler = lambda _r: Reply(200, IN_PROGRESS, delay=1.5)
     with pytest.raises(APITimeoutError):
@@ -260,6 +269,7 @@ def retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "cortexio_sdk" and "retrying" in r.getMessage()]
 
 
+@pytest.mark.slow  # real-time end to end; the rule itself: test_decisions.py
 async def test_connection_refused_is_retried_for_post(
     connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -299,6 +309,7 @@ async def test_connection_refused_without_retries(
 # -- the overall deadline -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # real-time end to end; the rule itself: test_decisions.py
 async def test_the_call_deadline_bounds_retries(connect: Connect, server: LoopbackServer) -> None:
     server.handler = lambda _r: Reply(
         503, error_body("UNCATEGORIZED"), headers={"Retry-After": "1"}
@@ -313,6 +324,7 @@ async def test_the_call_deadline_bounds_retries(connect: Connect, server: Loopba
     assert time.monotonic() - started < 3.0
 
 
+@pytest.mark.slow  # real-time end to end; the rule itself: test_decisions.py
 async def test_the_call_deadline_bounds_a_slow_answer(
     connect: Connect, server: LoopbackServer
 ) -> None:
