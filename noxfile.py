@@ -312,7 +312,8 @@ def release(session: nox.Session) -> None:
 # -- reliability: contract tests against Prism, and the report's figures -------------------------
 
 PRISM_DIR = ROOT / ".prism"  # package.json and its lock are committed; node_modules/ is not
-RELIABILITY_COUNTS = ROOT / ".nox" / "reliability"
+# Beside the sessions' venvs, not in one: .nox/reliability is the reliability session's venv.
+RELIABILITY_COUNTS = ROOT / ".nox" / "reliability-counts"
 
 
 def _reliability_counts(session: nox.Session, name: str) -> dict[str, str]:

@@ -1,10 +1,11 @@
 """The reliability figures of the last runs, printed as a table (what docs/reliability.md
 describes), from the counts the test sessions wrote.
 
-`nox -s tests` and `nox -s contract` write .nox/reliability/*.json (tests/reliability_plugin.py);
-`nox -s reliability` runs this script after them. It fails when a case failed, when two runs (on
-two Pythons) disagree on a count, or when a kind has no count at all. The figures are printed by
-the run, not kept in a document: a test added is a figure changed, with nothing to copy by hand.
+`nox -s tests` and `nox -s contract` write .nox/reliability-counts/*.json
+(tests/support/reliability_plugin.py); `nox -s reliability` runs this script after them. It
+fails when a case failed, when two runs (on two Pythons) disagree on a count, or when a kind has
+no count at all. The figures are printed by the run, not kept in a document: a test added is a
+figure changed, with nothing to copy by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COUNTS = ROOT / ".nox" / "reliability"
+COUNTS = ROOT / ".nox" / "reliability-counts"
 KINDS = {
     "contract": "Prism (dynamic mode, forced statuses, request validation)",
     "fuzz": "hypothesis, spec-generated then mutated responses",
