@@ -794,3 +794,16 @@ def test_catalog_files(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--catalog", str(tmp_path / "missing.json")])
     assert exited.value.code == 2
+
+
+def test_a_job_started_in_the_test_is_waited_on_like_any_other() -> None:
+    with FakeCortex(api_key=KEY, job_seconds=5) as fake:
+        job = fake.start_job("type = 'team'", seconds=0.2, status="DONE")
+        assert fake.counters.requests == 0  # made without a request
+        with pytest.raises(ValueError, match="already running"):
+            fake.start_job("type = 'team'")
+        with fake.client() as client:
+            done = client.queries.wait(job.job_id, timeout=10)
+    assert [entity.name for entity in done.result] == [
+        e.name for e in DEFAULT_CATALOG if e.type == "team"
+    ]

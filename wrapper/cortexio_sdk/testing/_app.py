@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ._catalog import Entity
-from ._cql import CQLError, parse_cql, select
+from ._cql import CQLError, Predicate, parse_cql, select
 from ._faults import ErrorFault, Faults, RateLimit
 
 __all__ = [
@@ -131,6 +131,14 @@ class Job:
 
 class _Invalid(ValueError):
     """A request body that is not a usable QueryRequest (a 400 BAD_REQUEST)."""
+
+
+class _AlreadyRunning(ValueError):
+    """The same query is already running (a 409 CONFLICT)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"the same query is already running as job {job_id}")
+        self.job_id = job_id
 
 
 class _Stats:
@@ -320,33 +328,46 @@ class FakeApi:
             predicate = parse_cql(query)
         except CQLError as exc:
             return self.error(request, 400, "ILLEGAL_ARGUMENT_ERROR", f"Invalid CQL query: {exc}")
+        try:
+            job = self.start_job(query, predicate)
+        except _AlreadyRunning as exc:
+            message = (
+                f"The same query is already running as job {exc.job_id}; wait for it to finish"
+            )
+            return self.error(request, 409, "CONFLICT", message)
+        return Reply(200, _json(job.details()))
+
+    def start_job(
+        self,
+        query: str,
+        predicate: Predicate,
+        *,
+        seconds: float | None = None,
+        status: str | None = None,
+    ) -> Job:
+        """A new job for `query`, as a POST makes it; `seconds` and `status` override the
+        faults' outcome. Raises _AlreadyRunning when the same query is running."""
         now = time.monotonic()
         with self._jobs_lock:
             running = next(
                 (j for j in self._jobs.values() if j.query == query and not j.finished(now)), None
             )
             if running is not None:
-                return self.error(
-                    request,
-                    409,
-                    "CONFLICT",
-                    f"The same query is already running as job {running.job_id}; "
-                    f"wait for it to finish",
-                )
-            status, seconds = self.faults.take_outcome(query)
+                raise _AlreadyRunning(running.job_id)
+            scripted_status, scripted_seconds = self.faults.take_outcome(query)
             job = Job(
                 job_id=str(uuid.uuid4()),
                 query=query,
                 initiated_at=_now_iso(),
                 started=now,
-                seconds=seconds,
-                final_status=status,
+                seconds=scripted_seconds if seconds is None else seconds,
+                final_status=scripted_status if status is None else status,
                 entities=tuple(select(predicate, self.catalog)),
             )
             self._jobs[job.job_id] = job
         with self._stats.lock:
             self._stats.jobs_created += 1
-        return Reply(200, _json(job.details()))
+        return job
 
     def _query_from(self, request: Request) -> str:
         """The `query` of a QueryRequest body; raises _Invalid saying what is wrong with it."""

@@ -30,6 +30,7 @@ from ._app import (
     Request,
 )
 from ._catalog import DEFAULT_CATALOG, Entity, to_catalog
+from ._cql import parse_cql
 from ._faults import Faults, parse_rate
 
 __all__ = ["FakeCortex"]
@@ -423,6 +424,19 @@ class FakeCortex:
     def jobs(self) -> list[Job]:
         """Every job created, oldest first."""
         return self._api.jobs()
+
+    def start_job(
+        self,
+        query: str = "tag = 'payments'",
+        *,
+        seconds: float | None = None,
+        status: str | None = None,
+    ) -> Job:
+        """A job started as if a client had run `query` (no request is made or counted): for a
+        test of code that waits on a job started earlier. It runs `seconds` (default: the job
+        duration) and ends with `status` (default DONE, or what `faults` scripted). A query
+        already running is a ValueError, as the API answers 409."""
+        return self._api.start_job(query, parse_cql(query), seconds=seconds, status=status)
 
     def end_job(self, job_id: str, status: str = "CANCELLED") -> Job:
         """End a running job now with `status` (as if cancelled in the UI, or failed)."""
