@@ -1,6 +1,7 @@
 """A small asynchronous service: a worker pool that answers catalog lookups through Cortex.
 
-    pip install cortexio-sdk==0.1.0        # pin the exact version, see docs/versioning.md
+    pip install --index-url https://pypi.internal.example/simple/ cortexio-sdk==0.1.0
+                                         # one private index, an exact version (docs/versioning.md)
     export CORTEX_API_KEY=...            # and CORTEX_BASE_URL for a self-managed Cortex
     python examples/async_service.py "tag = 'inventory'" "type = 'service'"
 

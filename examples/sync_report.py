@@ -1,6 +1,7 @@
 """A nightly report job, the way an internal service uses the SDK synchronously.
 
-    pip install cortexio-sdk==0.1.0        # pin the exact version, see docs/versioning.md
+    pip install --index-url https://pypi.internal.example/simple/ cortexio-sdk==0.1.0
+                                         # one private index, an exact version (docs/versioning.md)
     export CORTEX_API_KEY=...            # and CORTEX_BASE_URL for a self-managed Cortex
     python examples/sync_report.py
 

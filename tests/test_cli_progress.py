@@ -26,7 +26,9 @@ def test_the_speed_predicts_the_end_and_the_fraction_between_observations() -> N
 
     speed.observe(0.4, 13.0)  # no longer rising: no prediction
     assert speed.predicted_end() is None
-    speed.observe(1.0, 14.0)  # 1.0 while not DONE: no prediction either
+    speed.observe(0.6, 14.0)  # rising again
+    assert speed.predicted_end() is not None
+    speed.observe(1.0, 15.0)  # 1.0 while not DONE: no prediction either
     assert speed.predicted_end() is None
 
 
@@ -86,3 +88,16 @@ def test_piped_progress_is_one_line_per_change_in_percent() -> None:
         reporter(job_state("IN_PROGRESS", 0.134))
         reporter(job_state("DONE", 1.0))
     assert out.getvalue() == "job job-1: IN_PROGRESS 13%\njob job-1: DONE 100%\n"
+
+
+def test_a_job_reporting_a_percentage_shows_it_on_the_bar() -> None:
+    pytest.importorskip("rich")
+    clock = Clock()
+    with ProgressReporter("job-1", io.StringIO(), bar=True, clock=clock, tick=3600) as reporter:
+        reporter(job_state("IN_PROGRESS", 40))  # a percentage, not a fraction
+        assert " 40.0%" in rendered(reporter)
+        clock.now += 2
+        reporter(job_state("IN_PROGRESS", 60))  # 10 points a second: 4 s left
+        line = rendered(reporter)
+        assert " 60.0%" in line
+        assert "about 4s left" in line

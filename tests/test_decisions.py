@@ -248,8 +248,15 @@ def test_a_rising_progress_puts_the_next_poll_just_after_the_predicted_end() -> 
     clock.now += 0.01
     waiting.observe(job_state(progress=0.98))  # almost done: not sooner than POLL_NEAR_END
     assert waiting.next_sleep() == POLL_NEAR_END
-    waiting.observe(job_state(progress=0.0001 + 0.1))  # slow again: never past the cap
-    assert waiting.next_sleep() <= POLL_MAX_INTERVAL
+
+
+def test_a_slow_job_is_polled_at_the_cap_not_at_its_predicted_end() -> None:
+    clock = FakeClock()
+    waiting = JobWait("job-1", timeout=3600, poll_interval=None, clock=clock)
+    waiting.observe(job_state(progress=0.1))
+    clock.now += 10
+    waiting.observe(job_state(progress=0.11))  # 0.001 a second: the end is 890 s away
+    assert waiting.next_sleep() == POLL_MAX_INTERVAL
 
 
 def test_a_fixed_interval_and_the_deadline() -> None:

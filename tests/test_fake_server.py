@@ -807,3 +807,11 @@ def test_a_job_started_in_the_test_is_waited_on_like_any_other() -> None:
     assert [entity.name for entity in done.result] == [
         e.name for e in DEFAULT_CATALOG if e.type == "team"
     ]
+
+
+def test_starting_a_job_in_the_test_leaves_scripted_outcomes_to_the_clients() -> None:
+    with FakeCortex(api_key=KEY, job_seconds=0) as fake:
+        fake.faults.next_jobs("FAILURE")  # for the next job a client starts
+        fake.start_job("type = 'team'", seconds=0, status="DONE")
+        with fake.client() as client, pytest.raises(QueryFailedError):
+            client.queries.run_and_wait("type = 'queue'", timeout=10)

@@ -1,9 +1,9 @@
 """The socket-level fault matrix: every fault ends in time as a connection or timeout error.
 
-Scenarios (tests/faultserver.py) x GET and POST x sync and async. Each call must end within the
-call's deadline (plus a generous margin) as APIConnectionError or APITimeoutError; a POST is
-never sent twice once the server may have received it (counted server-side); and the API key
-appears in no exception, traceback or log record, even with every logger at DEBUG.
+Scenarios (tests/support/faultserver.py) x GET and POST x sync and async. Each call must end
+within the call's deadline (plus a generous margin) as APIConnectionError or APITimeoutError; a
+POST is never sent twice once the server may have received it (counted server-side); and the API
+key appears in no exception, traceback or log record, even with every logger at DEBUG.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Fuzzing the SDK with responses generated from the spec, then spoiled.
 
-Bodies come from openapi.yaml's schemas (tests/specgen.py) and are then mutated: unknown enum
-values, wrong types, missing required fields, nulls, extra fields, other JSON, truncated or
-non-JSON bytes, wrong content types, odd status codes and Retry-After values. They reach the
-SDK's real path through an httpx.MockTransport under the SDK's own transport (retry, typed
-errors, the generated parsing), one to three responses per call so retries are exercised too.
+Bodies come from openapi.yaml's schemas (tests/support/specgen.py) and are then mutated: unknown
+enum values, wrong types, missing required fields, nulls, extra fields, other JSON, truncated or
+non-JSON bytes, wrong content types, odd status codes and Retry-After values. They reach the SDK's
+real path through an httpx.MockTransport under the SDK's own transport (retry, typed errors, the
+generated parsing), one to three responses per call so retries are exercised too.
 
 The property: `queries.get` / `queries.run` return the promised model or raise a documented
 CortexError subclass, nothing else, sync and async alike.

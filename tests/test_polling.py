@@ -345,7 +345,7 @@ def test_ctrl_c_stops_a_sync_wait_at_once(jobs: Jobs) -> None:
 
 
 @pytest.fixture
-def many_jobs(jobs: Jobs) -> Iterator[list[str]]:
+def many_jobs(jobs: Jobs) -> list[str]:
     return [jobs.add(1.0 + (i % 3)).job_id for i in range(1000)]
 
 

@@ -31,8 +31,11 @@ _deadline: ContextVar[float | None] = ContextVar("cortexio_sdk_attempt_deadline"
 
 
 @contextmanager
-def attempt_deadline(deadline: float | None) -> Iterator[None]:
-    """Bound the socket operations made in this context by `deadline` (time.monotonic())."""
+def attempt_deadline(seconds_left: float | None) -> Iterator[None]:
+    """Bound the socket operations made in this context to `seconds_left` from now (None: no
+    bound). Given as seconds, not as a time: the call reads its own clock (a test's may be
+    fake), the sockets the real one."""
+    deadline = None if seconds_left is None else time.monotonic() + seconds_left
     token = _deadline.set(deadline)
     try:
         yield

@@ -46,7 +46,7 @@ class CortexTransport(httpx.BaseTransport):
             self._wait_turn(call)
             call.prepare()
             try:
-                with attempt_deadline(call.deadline):
+                with attempt_deadline(call.remaining()):
                     response = self.inner.handle_request(request)
                     try:
                         response.read()

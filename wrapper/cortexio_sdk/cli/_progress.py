@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 
     from cortex_api_client.models import QueryBuilderResult
 
-__all__ = ["ProgressReporter", "percent"]
+__all__ = ["ProgressReporter"]
 
-percent = progress_percent
 # How often the bar moves between polls.
 TICK_SECONDS = 0.2
 
@@ -103,32 +102,34 @@ class ProgressReporter:
 
     def _redraw(self, now: float) -> None:
         """Put the bar where the job should be at `now`, with the time left."""
-        progress = self._progress
+        # Under the lock to the end: a tick computed before a poll must not draw after it.
         with self._lock:
+            progress = self._progress
             if progress is None or self._ended:
                 return
             estimate = self._speed.estimate(now)
             end = self._speed.predicted_end()
-        progress.update(
-            self._task,
-            completed=0 if estimate is None else estimate * 100,
-            status=self._status,
-            left=time_left(None if end is None else end - now),
-        )
+            progress.update(
+                self._task,
+                completed=0 if estimate is None else estimate * 100,
+                status=self._status,
+                left=time_left(None if end is None else end - now),
+            )
 
     def __call__(self, state: QueryBuilderResult) -> None:
-        value = percent(state.progress)
+        value = progress_percent(state.progress)
         if self._progress is not None:
             now = self._clock()
             with self._lock:
                 self._status = str(state.status)
-                self._speed.observe(state.progress, now)
+                # The speed is kept in fractions, whichever unit the job reported in.
+                self._speed.observe(None if value is None else value / 100, now)
                 self._ended = state.status == QueryStatus.DONE or (value or 0) >= 100
-            if self._ended:
-                self._progress.update(
-                    self._task, completed=value or 100, status=self._status, left=""
-                )
-            else:
+                if self._ended:
+                    self._progress.update(
+                        self._task, completed=value or 100, status=self._status, left=""
+                    )
+            if not self._ended:
                 self._redraw(now)
             return
         shown = "" if value is None else f" {value:.0f}%"

@@ -354,14 +354,18 @@ class FakeApi:
             )
             if running is not None:
                 raise _AlreadyRunning(running.job_id)
-            scripted_status, scripted_seconds = self.faults.take_outcome(query)
+            if seconds is None or status is None:
+                # Only what the caller left open uses up a scripted outcome.
+                scripted_status, scripted_seconds = self.faults.take_outcome(query)
+                seconds = scripted_seconds if seconds is None else seconds
+                status = scripted_status if status is None else status
             job = Job(
                 job_id=str(uuid.uuid4()),
                 query=query,
                 initiated_at=_now_iso(),
                 started=now,
-                seconds=scripted_seconds if seconds is None else seconds,
-                final_status=scripted_status if status is None else status,
+                seconds=seconds,
+                final_status=status,
                 entities=tuple(select(predicate, self.catalog)),
             )
             self._jobs[job.job_id] = job

@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
@@ -119,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = do_GET
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Callable[[], None]:
         # http.server answers a method it has no do_* for with 501 and an HTML page; every
         # method (CONNECT, or one nobody has heard of) goes to the app instead, which answers
         # 405 with an Allow header, as the real API does.
@@ -280,7 +280,7 @@ class FakeCortex:
     ...     client = Cortex(api_key=fake.api_key, base_url=fake.base_url)
 
     - `api_key`: the bearer token it accepts; anything else gets 401.
-    - `port`: 0 (default) picks a free one; `url` tells which after `start()`.
+    - `port`: 0 (default) picks a free one; `base_url` tells which after `start()`.
     - `job_seconds`: how long each job reports IN_PROGRESS (with `progress` rising) before DONE.
     - `catalog`: the entities queries select from (`Entity` objects or mappings with name, tag,
       type and optional description); default `DEFAULT_CATALOG`. Replaceable later via `catalog`.
