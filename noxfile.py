@@ -6,7 +6,8 @@ Loading this file changes nothing: it only reads where the test Pythons are.
 
 `nox` (the README's test command) runs the default sessions below. CI (`.ci/run`) runs them,
 then the slow extras: the Redis tests on the oldest redis-py the extra admits, the contract tests
-against Prism, the release dry run, the benchmark smoke run, and the reliability figures.
+against Prism, Schemathesis against the fake, the release dry run, the benchmark smoke run, and
+the reliability figures.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ nox.options.sessions = [
     "api_compat",
     "spec_compat",
     "changelog",
-    "schemathesis",
 ]
 nox.options.default_venv_backend = "uv|virtualenv"
 # A Python that this machine lacks is skipped with nox's message, not an error, even under
