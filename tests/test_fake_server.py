@@ -551,7 +551,10 @@ def test_it_stops_cleanly_with_idle_and_slow_connections_open() -> None:
 
     thread = threading.Thread(target=slow_request)
     thread.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while fake.counters.delayed < 1:  # the slow request is being held by the server
+        assert time.monotonic() < deadline, "the slow request never reached the fake"
+        time.sleep(0.01)
     started = time.monotonic()
     fake.stop()
     assert time.monotonic() - started < 2

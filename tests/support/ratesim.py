@@ -24,6 +24,7 @@ from typing import Protocol
 import httpx
 from cortexio_sdk._http._retry import Call, RequestPolicy
 from cortexio_sdk._ratelimit._limiter import RateLimiter
+from cortexio_sdk.testing._faults import RateLimit
 
 URL = "https://api.example.test/api/v1/queries/job-1"
 DOCUMENTED_RPM = 1000.0  # the SDK's default: it is not told the server's limit
@@ -44,30 +45,16 @@ class Server(Protocol):
         """None: accepted; else the whole seconds of its Retry-After."""
 
 
-@dataclass
 class TokenBucket:
-    """`rate` tokens a second, up to `burst`; over it, 429 with the seconds to the next token,
-    rounded up (Retry-After is an int32)."""
+    """The fake Cortex's own token bucket (`RateLimit`: `rate` tokens a second, up to `burst`;
+    over it, 429 with the seconds to the next token, rounded up), full at simulated time 0."""
 
-    rate: float
-    burst: float
-    tokens: float = field(init=False)
-    last: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.tokens = self.burst
-
-    @property
-    def limit(self) -> float:
-        return self.rate
+    def __init__(self, rate: float, burst: float) -> None:
+        self.limit = rate
+        self._bucket = RateLimit(rate, burst, now=0.0)
 
     def answer(self, now: float) -> int | None:
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return None
-        return max(1, math.ceil((1 - self.tokens) / self.rate))
+        return self._bucket.take(now)
 
 
 @dataclass

@@ -56,7 +56,10 @@ def parse_rate(text: str) -> float:
 class RateLimit:
     """A token bucket: `burst` requests at once, refilled at `per_second`. Not thread-safe alone."""
 
-    def __init__(self, per_second: float, burst: float | None = None) -> None:
+    def __init__(
+        self, per_second: float, burst: float | None = None, *, now: float | None = None
+    ) -> None:
+        """Full at `now` (default: time.monotonic(); a simulation passes its own clock's)."""
         if not per_second > 0:
             raise ValueError(f"per_second must be positive, got {per_second!r}")
         self.per_second = per_second
@@ -64,7 +67,7 @@ class RateLimit:
         if self.burst < 1:
             raise ValueError(f"burst must be at least 1, got {burst!r}")
         self._tokens = self.burst
-        self._updated = time.monotonic()
+        self._updated = time.monotonic() if now is None else now
 
     def take(self, now: float) -> int | None:
         """None when the request may pass; else the whole seconds to wait (Retry-After, >= 1)."""
