@@ -19,7 +19,7 @@ from typing import Any
 from ._render import render
 
 FIGURES_SIDE_BY_SIDE = ("polling", "goodput", "fleet")
-FIGURES_ALONE = ("call_cost", "parsing", "scale", "import_time")
+FIGURES_ALONE = ("call_cost", "parsing", "scale", "import_time", "sweep")
 
 
 def _start(figure: str, quick: bool) -> subprocess.Popen[str]:
