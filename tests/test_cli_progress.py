@@ -8,6 +8,7 @@ import re
 import pytest
 from cortexio_sdk._polling import ProgressSpeed
 from cortexio_sdk.cli._progress import ProgressReporter, time_left
+from fakeclock import FakeClock
 from harness import job_state
 
 
@@ -40,14 +41,6 @@ def test_time_left(seconds: float | None, shown: str) -> None:
     assert time_left(seconds) == shown
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def rendered(reporter: ProgressReporter) -> str:
     """The bar's current line, as the terminal would show it."""
     stream = reporter.stream
@@ -60,7 +53,7 @@ def rendered(reporter: ProgressReporter) -> str:
 
 def test_the_bar_moves_between_polls_and_shows_the_time_left() -> None:
     pytest.importorskip("rich")
-    clock = Clock()
+    clock = FakeClock(100.0)
     with ProgressReporter("job-1", io.StringIO(), bar=True, clock=clock, tick=3600) as reporter:
         reporter(job_state("IN_PROGRESS", 0.2))
         clock.now += 2
@@ -92,7 +85,7 @@ def test_piped_progress_is_one_line_per_change_in_percent() -> None:
 
 def test_a_job_reporting_a_percentage_shows_it_on_the_bar() -> None:
     pytest.importorskip("rich")
-    clock = Clock()
+    clock = FakeClock(100.0)
     with ProgressReporter("job-1", io.StringIO(), bar=True, clock=clock, tick=3600) as reporter:
         reporter(job_state("IN_PROGRESS", 40))  # a percentage, not a fraction
         assert " 40.0%" in rendered(reporter)

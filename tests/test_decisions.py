@@ -31,17 +31,10 @@ from cortexio_sdk._polling import (
     JobWait,
 )
 from cortexio_sdk._ratelimit._limiter import RateLimiter
+from fakeclock import FakeClock
 from harness import job_state
 
 URL = "https://api.example.test/api/v1/queries/job-1"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def policy(clock: FakeClock, seed: int = 7, **overrides: Any) -> RequestPolicy:

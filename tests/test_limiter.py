@@ -10,20 +10,13 @@ from collections.abc import Callable
 import pytest
 from cortexio_sdk import Cortex
 from cortexio_sdk._ratelimit._limiter import RateLimiter
+from fakeclock import FakeClock
 from harness import IN_PROGRESS, Api, in_order
 from loopback import LoopbackServer, Received, Reply
 
 pytestmark = pytest.mark.timeout(30)
 
 Connect = Callable[..., Api]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def waits(limiter: RateLimiter, n: int) -> list[float]:

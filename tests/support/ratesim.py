@@ -25,17 +25,10 @@ import httpx
 from cortexio_sdk._http._retry import Call, RequestPolicy
 from cortexio_sdk._ratelimit._limiter import RateLimiter
 from cortexio_sdk.testing._faults import RateLimit
+from fakeclock import FakeClock
 
 URL = "https://api.example.test/api/v1/queries/job-1"
 DOCUMENTED_RPM = 1000.0  # the SDK's default: it is not told the server's limit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Server(Protocol):
@@ -111,7 +104,7 @@ def simulate(
     seed: int = 0,
 ) -> Result:
     """`callers` callers sharing one client, each sending GETs back to back for `seconds`."""
-    clock = Clock()
+    clock = FakeClock(0.0)  # the run's seconds count from 0
     limiter = RateLimiter(requests_per_minute, clock=clock)
     policy = RequestPolicy(
         api_key="k",
