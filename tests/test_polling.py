@@ -374,9 +374,10 @@ def test_a_thousand_concurrent_async_waits_finish(jobs: Jobs, many_jobs: list[st
 
 
 def client_threads() -> list[threading.Thread]:
-    """The live threads, but the fake server's own (one per connection, which end when the
-    server notices the client has closed it: later than the client's close returns)."""
-    return [t for t in threading.enumerate() if "process_request_thread" not in t.name]
+    """The live threads, but the fake server's own ("cortex-fake-conn-N", one per connection,
+    which end when the server notices the client has closed it: later than the client's close
+    returns)."""
+    return [t for t in threading.enumerate() if not t.name.startswith("cortex-fake")]
 
 
 @pytest.mark.slow  # real-time end to end; the rule itself: test_decisions.py
