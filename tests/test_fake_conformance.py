@@ -131,6 +131,13 @@ def run_scenario(fake: FakeCortex, seen: list[httpx.Response]) -> None:
         http.get(f"{QUERIES}/{first}")  # the one token
         assert http.get(f"{QUERIES}/{first}").status_code == 429
         assert http.post(QUERIES, json={"query": "tag = 'y'"}).status_code == 429
+        for shape in ("fixed-window", "sliding-window"):  # Retry-After in the body only
+            fake.faults.rate_limit(None)
+            fake.faults.rate_limit(per_minute=1, shape=shape, retry_after_in="body")
+            http.get(f"{QUERIES}/{first}")  # the one request of the window
+            limited = http.get(f"{QUERIES}/{first}")
+            assert limited.status_code == 429
+            assert "retry-after" not in limited.headers
         fake.faults.clear()
         fake.faults.errors(429, count=1, retry_after=2)  # an injected 429 is well-formed too
         http.get(f"{QUERIES}/{first}")

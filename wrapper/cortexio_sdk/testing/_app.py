@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from ._catalog import Entity
 from ._cql import CQLError, Predicate, parse_cql, select
-from ._faults import ErrorFault, Faults, RateLimit
+from ._faults import ErrorFault, Faults, RateLimited
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -283,7 +283,7 @@ class FakeApi:
         if limited is not None:
             with self._stats.lock:
                 self._stats.rate_limited += 1
-            return self._too_many_requests(request, *limited)
+            return self._too_many_requests(request, limited)
         return self._route(request)
 
     def _route(self, request: Request) -> Reply:
@@ -429,16 +429,22 @@ class FakeApi:
         )
         return Reply(reply.status, reply.body, reply.content_type, {"Allow": allowed})
 
-    def _too_many_requests(self, request: Request, retry_after: int, limit: RateLimit) -> Reply:
+    def _too_many_requests(self, request: Request, limited: RateLimited) -> Reply:
+        """The rate limit's 429: the wait in the body's `retryAfter` always (both are in the
+        spec), and in the Retry-After header too unless the limit puts it in the body only."""
+        retry_after = limited.retry_after
         body = {
-            "detail": f"Rate limit of {limit.describe()} exceeded; retry after {retry_after} s",
+            "detail": (
+                f"Rate limit exceeded ({limited.limit.describe()}); retry after {retry_after} s"
+            ),
             "instance": urlsplit(request.target).path,
             "retryAfter": retry_after,
             "status": 429,
             "title": "Too Many Requests",
             "type": "about:blank",
         }
-        return Reply(429, _json(body), PROBLEM_JSON, {"Retry-After": str(retry_after)})
+        headers = {"Retry-After": str(retry_after)} if limited.retry_after_in == "header" else {}
+        return Reply(429, _json(body), PROBLEM_JSON, headers)
 
     def _injected(self, request: Request, fault: ErrorFault) -> Reply:
         headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}

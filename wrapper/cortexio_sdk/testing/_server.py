@@ -31,7 +31,7 @@ from ._app import (
 )
 from ._catalog import DEFAULT_CATALOG, Entity, to_catalog
 from ._cql import parse_cql
-from ._faults import Faults, parse_rate
+from ._faults import Faults, RetryAfterIn, Shape, split_rate
 
 __all__ = ["FakeCortex"]
 
@@ -284,8 +284,11 @@ class FakeCortex:
     - `job_seconds`: how long each job reports IN_PROGRESS (with `progress` rising) before DONE.
     - `catalog`: the entities queries select from (`Entity` objects or mappings with name, tag,
       type and optional description); default `DEFAULT_CATALOG`. Replaceable later via `catalog`.
-    - `rate_limit`: a token bucket over all requests, in requests per second or as a string
-      ("5/s", "1000/min"); `burst` defaults to one second's worth. Over it: 429 with Retry-After.
+    - `rate_limit`: a limit over all requests, in requests per second or as a string ("5/s",
+      "1000/min"). Over it: 429 with Retry-After. The other keywords are `faults.rate_limit`'s:
+      `shape` "token-bucket" (default; `burst` defaults to one second's worth), "fixed-window"
+      or "sliding-window" (the window is `window` seconds, else the string's unit: "600/min" is
+      600 per 60 s, a number is per 1 s); `retry_after_in` "header" (default) or "body".
     - `idle_timeout`: seconds an idle keep-alive connection is kept open.
 
     Faults are scripted through `faults` (see `Faults`), before `start()` or while it runs. What it
@@ -301,6 +304,9 @@ class FakeCortex:
         catalog: Iterable[Entity | Mapping[str, Any]] | None = None,
         rate_limit: float | str | None = None,
         burst: float | None = None,
+        shape: Shape = "token-bucket",
+        window: float | None = None,
+        retry_after_in: RetryAfterIn = "header",
         idle_timeout: float = 60.0,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip() or any(c.isspace() for c in api_key):
@@ -310,8 +316,20 @@ class FakeCortex:
         self.api_key = api_key
         self.faults = Faults(job_seconds=job_seconds)
         if rate_limit is not None:
-            per_second = parse_rate(rate_limit) if isinstance(rate_limit, str) else rate_limit
-            self.faults.rate_limit(per_second, burst=burst)
+            if isinstance(rate_limit, str):
+                count, unit = split_rate(rate_limit)
+                per_second = count / unit
+                if window is None and shape != "token-bucket":
+                    window = unit  # "600/min" as a window shape: 600 per 60 s window
+            else:
+                per_second = rate_limit
+            self.faults.rate_limit(
+                per_second, burst, shape=shape, window=window, retry_after_in=retry_after_in
+            )
+        elif burst is not None or window is not None or shape != "token-bucket":
+            raise ValueError("burst, shape and window need rate_limit")
+        elif retry_after_in != "header":
+            raise ValueError("retry_after_in needs rate_limit")
         self._api = FakeApi(
             api_key=api_key,
             catalog=DEFAULT_CATALOG if catalog is None else to_catalog(catalog),
@@ -337,7 +355,11 @@ class FakeCortex:
         )
         self._server = server
         self._thread.start()
-        logger.info("fake Cortex Queries API listening on %s", self.base_url)
+        logger.info(
+            "fake Cortex Queries API listening on %s (%s)",
+            self.base_url,
+            self.faults.describe_rate_limit(),
+        )
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

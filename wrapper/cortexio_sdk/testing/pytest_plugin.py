@@ -9,7 +9,9 @@ Fixtures (each function-scoped, stopped and closed after the test):
 - `cortex_fake`: a started `FakeCortex`. Configure it with a marker, whose keywords go to
   `FakeCortex(...)`: ``@pytest.mark.cortex_fake(job_seconds=0.2, rate_limit="5/s")``, or by
   indirect parametrization with a dict of the same keywords:
-  ``@pytest.mark.parametrize("cortex_fake", [{"job_seconds": 0}], indirect=True)``.
+  ``@pytest.mark.parametrize("cortex_fake", [{"job_seconds": 0}], indirect=True)``. The rate
+  limit takes `faults.rate_limit`'s keywords too: ``rate_limit="600/min", shape="sliding-window",
+  retry_after_in="body"`` (a window shape's window is the rate's unit unless `window=` says).
 - `cortex_client`: a `cortexio_sdk.Cortex` pointed at `cortex_fake`.
 - `cortex_env`: sets CORTEX_API_KEY and CORTEX_BASE_URL to `cortex_fake`, for code that builds its
   own client from the environment; yields the fake.
