@@ -13,19 +13,31 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Any
 
 from ._catalog import load_catalog
-from ._faults import parse_rate
+from ._faults import RETRY_AFTER_IN, SHAPES, split_rate
 from ._server import FakeCortex
 
 __all__ = ["build_parser", "main"]
 
 
-def _rate(text: str) -> float:
+def _rate(text: str) -> tuple[float, float]:
+    """(count, seconds of its unit): a window shape takes the unit as its window."""
     try:
-        return parse_rate(text)
+        return split_rate(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _burst(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of requests: {text!r}") from None
+    if not 1 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be at least 1 request, got {text}")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -61,9 +73,30 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--rate-limit",
         type=_rate,
         metavar="RATE",
-        help="a token-bucket limit such as 5/s or 1000/min; over it: 429 with Retry-After",
+        help=(
+            "a rate limit such as 10/s or 600/min; over it: 429 with Retry-After. For a window "
+            "shape the unit is the window: 600/min is 600 per 60 s window"
+        ),
     )
-    parser.add_argument("--burst", type=float, help="requests allowed at once (default: 1 s worth)")
+    parser.add_argument(
+        "--burst",
+        type=_burst,
+        metavar="N",
+        help="token bucket only: requests allowed at once (default: 1 s worth)",
+    )
+    parser.add_argument(
+        "--rate-limit-shape",
+        choices=SHAPES,
+        help="how the limit counts (default token-bucket)",
+    )
+    parser.add_argument(
+        "--retry-after-in",
+        choices=RETRY_AFTER_IN,
+        help=(
+            "where a 429 says how long to wait: the Retry-After header (default) or only the "
+            "problem+json body's retryAfter"
+        ),
+    )
     parser.add_argument(
         "--catalog", metavar="FILE", help="a JSON list of entities (name, tag, type, description)"
     )
@@ -85,6 +118,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Run the fake until interrupted; returns the exit status (0, or 2 for bad arguments)."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
+    limit = _rate_limit_options(parser, args)
     try:
         catalog = load_catalog(args.catalog) if args.catalog else None
         fake = FakeCortex(
@@ -92,8 +126,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
             port=args.port,
             job_seconds=args.job_seconds,
             catalog=catalog,
-            rate_limit=args.rate_limit,
-            burst=args.burst,
+            **limit,
         )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
@@ -119,7 +152,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         try:
             for name in ("CORTEX_BASE_URL", "CORTEX_API_KEY"):
                 print(f"export {name}={shlex.quote(fake.env[name])}", flush=True)
-            print(f"fake Cortex Queries API on {fake.base_url}; Ctrl-C to stop", file=sys.stderr)
+            print(
+                f"fake Cortex Queries API on {fake.base_url} "
+                f"({fake.faults.describe_rate_limit()}); Ctrl-C to stop",
+                file=sys.stderr,
+            )
             while not stop.wait(0.5):
                 pass
         except KeyboardInterrupt:
@@ -131,6 +168,41 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         restore()
         if handler is not None:
             logging.getLogger("cortexio_sdk.testing").removeHandler(handler)
+
+
+def _rate_limit_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> dict[str, Any]:
+    """FakeCortex's rate limit keywords from the flags; a usage error (exit 2) naming the flag
+    for a combination that makes no sense."""
+    if args.rate_limit is None:
+        for flag, value in [
+            ("--burst", args.burst),
+            ("--rate-limit-shape", args.rate_limit_shape),
+            ("--retry-after-in", args.retry_after_in),
+        ]:
+            if value is not None:
+                parser.error(f"{flag} needs --rate-limit")
+        return {}
+    count, unit = args.rate_limit
+    shape = args.rate_limit_shape or "token-bucket"
+    options: dict[str, Any] = {
+        "rate_limit": count / unit,
+        "shape": shape,
+        "retry_after_in": args.retry_after_in or "header",
+    }
+    if shape == "token-bucket":
+        options["burst"] = args.burst
+        return options
+    if args.burst is not None:
+        parser.error(f"--burst is for --rate-limit-shape token-bucket only, not {shape}")
+    if not float(count).is_integer():
+        parser.error(
+            f"--rate-limit: a {shape} limit needs a whole number of requests per window "
+            f"(the unit: /s, /min or /h), got {count:g}"
+        )
+    options["window"] = unit
+    return options
 
 
 def _on_sigterm(stop: threading.Event) -> Callable[[], None]:
