@@ -79,6 +79,10 @@ EXPECTED_OUTPUT = {
     "as_completed": lambda out: len(out) == 2 and all(line.endswith("entities") for line in out),
     "FakeCortex(job_seconds": lambda out: out[0].startswith("failed as scripted: "),
     "api.eu.cortex.io": lambda out: "base_url='https://api.eu.cortex.io'" in out[0],
+    # 60 s less the time since the request before it, rounded up.
+    'rate_limit="2/min"': lambda out: (
+        len(out) == 1 and re.fullmatch(r"the server asked to wait (5\d|60) s", out[0]) is not None
+    ),
 }
 
 
