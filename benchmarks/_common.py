@@ -102,17 +102,48 @@ class Counting(httpx.BaseTransport):
         self.inner.close()
 
 
+class AsyncCounting(httpx.AsyncBaseTransport):
+    """`Counting` for an httpx.AsyncClient (one event loop: no lock needed)."""
+
+    def __init__(
+        self,
+        statuses: Counter[int],
+        limits: httpx.Limits,
+        by_second: Counter[tuple[int, int]] | None = None,
+    ) -> None:
+        self.inner = httpx.AsyncHTTPTransport(limits=limits)
+        self.statuses = statuses
+        self.by_second = by_second
+        self.origin = 0.0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        self.statuses[response.status_code] += 1
+        if self.by_second is not None:
+            second = int(time.monotonic() - self.origin)
+            self.by_second[(second, response.status_code)] += 1
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def fake(
-    *, job_seconds: float, rate_limit: str | None = None, burst: int | None = None
+    *,
+    job_seconds: float,
+    rate_limit: str | None = None,
+    burst: float | None = None,
+    extra: Sequence[str] = (),
 ) -> contextlib.AbstractContextManager[str]:
-    """The fake Cortex (`python -m cortexio_sdk.testing`) in its own process."""
+    """The fake Cortex (`python -m cortexio_sdk.testing`) in its own process; `extra`: more of
+    its options (a rate-limit shape, say)."""
     args = ["-m", "cortexio_sdk.testing", "--port", "0", "--quiet"]
     args += ["--api-key", API_KEY, "--job-seconds", str(job_seconds)]
     if rate_limit is not None:
         args += ["--rate-limit", rate_limit]
     if burst is not None:
-        args += ["--burst", str(burst)]
-    return server(args)
+        args += ["--burst", f"{burst:g}" if burst == int(burst) else repr(burst)]
+    return server([*args, *extra])
 
 
 def best_rate(run: Callable[[float], int], seconds: float, rounds: int) -> float:

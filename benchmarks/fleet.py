@@ -1,53 +1,93 @@
-"""Figure 7, fleet: 4 processes x 8 threads sharing one key against a 10 req/s server.
+"""Figure 7, fleets: processes sharing one key, on Redis, against one rate-limited server.
 
-The fake Cortex runs as `python -m cortexio_sdk.testing --rate-limit 10/s --burst 10` (a token
-bucket; over it, 429 with a whole-second Retry-After), and a throwaway redis-server
-(`cortexio_sdk.testing.RedisServer`) beside it; both are fresh for each run, so every run starts
-with a full bucket and an empty Redis. Four worker processes each build one `Cortex` client told
-the key's limit (`requests_per_minute=600`) and share it among 8 threads that GET one job's state
-in a loop; the processes start their loops at one agreed wall-clock moment, after their imports.
-Runs, one after another:
+A cell is a server shape (as in figure 4), a fleet of 2 to 6 processes, each with one client
+shared by its threads, and whether Redis is killed mid-run. Every client of a cell is a fleet
+of that size against a fake of its own, all fleets starting at one agreed wall-clock moment
+(after their imports):
 
-- `per_process`: no `rate_limiter`: each process limits itself alone to the key's limit, so the
-  fleet may send four times what the server accepts;
-- `redis`: `rate_limiter=RedisLimiter(url=...)` in every process: one bucket for the fleet;
-- `redis_killed`: as `redis`, but redis-server is killed (SIGKILL) at the middle of the run and
-  stays down: no call may fail because of it, and each process logs its one warning;
-- `redis_default_rpm`: as `redis`, with the SDK's default limit (1,000/min, above the server's
-  600/min), so that the shared limiter must find the limit from the 429s.
+- `sdk`: every process's `Cortex` at its defaults (not told the limit) with
+  `rate_limiter=RedisLimiter(url=...)`, on a throwaway redis-server of its own
+  (`cortexio_sdk.testing.RedisServer`): one shared bucket that must find the server's limit;
+- the anchors, plain retry and httpx-retries (see `_ratelimited`): no Redis, nothing shared;
+- in the first cell (figure 7's own: 4 processes x 8 threads at 10/s burst 10) also the SDK
+  told the limit on Redis (`sdk_told`), and told it but without Redis (`per_process`: each
+  process keeps to the whole limit alone, so the fleet may send four times it).
 
-Goodput is successful calls per second over the run divided by the limit (10/s; the bucket's
-initial burst lets it pass 1.0 slightly on a short run); the 429 share is the share of all HTTP
-attempts answered 429, counted below the SDK's retries by a transport wrapping httpx's own.
-A success counts when it ends within the run; a failed call counts whenever it ends (one still
-retrying at the end may fail after it). Warnings are the records of the "cortexio_sdk" logger at
-WARNING or above that mention Redis.
+In a Redis-killed cell, redis-server is killed (SIGKILL) at the run's middle and stays down:
+no call may fail because of it, each SDK process logs one warning, and the run's second half
+(seconds 30-60) is the fleet without Redis. Goodput, 429 share and spans as in figure 4,
+summed over the fleet's processes; warnings are the "cortexio_sdk" logger's records at WARNING
+or above mentioning Redis, per process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from cortexio_sdk import Cortex, CortexError, QueryStatus, RedisLimiter
 from cortexio_sdk.testing import RedisServer
 
-from ._common import API_KEY, Counting, check, emit, fake, quick_flag
+from ._common import Counting, check, emit, fake, quick_flag
+from ._ratelimited import (
+    KINDS,
+    SHAPES,
+    collect,
+    create_job,
+    ended,
+    figures,
+    limits,
+    missing_options,
+    run_threads,
+    spans,
+    start_together,
+    sync_caller,
+    wait_for_start,
+)
 
-PROCESSES = 4
-THREADS = 8
-LIMIT = 10.0
-TOLD_RPM = 600.0
-START_LEAD = 0.5  # seconds between the last worker's "ready" and their common start
-LIMITS = httpx.Limits(max_connections=THREADS, max_keepalive_connections=THREADS)
-RUNS = ("per_process", "redis", "redis_killed", "redis_default_rpm")
+SECONDS, QUICK_SECONDS = 60.0, 12.0
+START_LEAD = 1.5  # seconds between the last worker's "ready" and their common start
+ON_REDIS = ("sdk", "sdk_told")
+
+
+@dataclass(frozen=True)
+class Cell:
+    shape: str
+    processes: int
+    threads: int
+    redis_killed: bool = False
+    more: tuple[str, ...] = ()  # clients beyond the SDK and its anchors
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return (*KINDS, *self.more)
+
+    @property
+    def name(self) -> str:
+        killed = ", Redis killed" if self.redis_killed else ""
+        return f"{self.shape}, {self.processes} x {self.threads} threads{killed}"
+
+
+FIGURE_7 = Cell("bucket 10/s burst 1 s", 4, 8, more=("sdk_told", "per_process"))
+KILLED = Cell("bucket 10/s burst 1 s", 4, 8, redis_killed=True)
+# Fleets of 2 to 6 processes; small bursts (where a fleet's first requests collide), a fixed
+# window, and Redis killed under two shapes.
+CELLS = (
+    FIGURE_7,
+    KILLED,
+    Cell("bucket 5/s burst 1", 2, 8),
+    Cell("bucket 16.7/s burst 5", 6, 4),
+    Cell("window 10 per s", 3, 8),
+    Cell("bucket 2/s burst 1 min", 5, 4, redis_killed=True),
+)
+QUICK_CELLS = (Cell(FIGURE_7.shape, 4, 8), KILLED)
 
 
 class RedisWarnings(logging.Handler):
@@ -64,192 +104,118 @@ class RedisWarnings(logging.Handler):
 
 
 def worker(config: dict[str, Any]) -> dict[str, Any]:
-    """One process of the fleet: one client, THREADS threads, for `seconds` from the start time
-    that the parent sends on stdin once every worker has said it is ready (its client built)."""
-    statuses: Counter[int] = Counter()
-    by_second: Counter[tuple[int, int]] = Counter()
-    ok_by_second: Counter[int] = Counter()
-    failed: Counter[str] = Counter()
-    lock = threading.Lock()
+    """One process of a fleet: one client, its threads, for `seconds` from the start the parent
+    sends on stdin once every process of the cell has said it is ready (its client built)."""
     warnings = RedisWarnings()
     sdk_logger = logging.getLogger("cortexio_sdk")
     sdk_logger.addHandler(warnings)
     sdk_logger.setLevel(logging.WARNING)
-    counting = Counting(statuses, LIMITS, by_second)
-    options: dict[str, Any] = {}
-    if config["rpm"] is not None:
-        options["requests_per_minute"] = config["rpm"]
-    if config["redis_url"] is not None:
-        options["rate_limiter"] = RedisLimiter(url=config["redis_url"])
-    sdk = Cortex(
-        api_key=API_KEY,
-        base_url=config["url"],
-        http_client=httpx.Client(transport=counting),
-        **options,
+    by_second: Counter[tuple[int, int]] = Counter()
+    counting = Counting(Counter(), limits(config["threads"]), by_second)
+    call, _ = sync_caller(
+        config["kind"],
+        config["url"],
+        config["job_id"],
+        counting,
+        limit=config["limit"],
+        redis_url=config["redis_url"],
     )
-    job_id: str = config["job_id"]
-    seconds: float = config["seconds"]
-    print("ready", flush=True)
-    ready_margin = float(sys.stdin.readline()) - time.time()
-    started = time.monotonic() + max(0.0, ready_margin)
-    end = started + seconds
-    counting.origin = started
-
-    def loop() -> None:
-        while time.monotonic() < end:
-            try:
-                ok = sdk.queries.get(job_id).status is QueryStatus.IN_PROGRESS
-                error = None if ok else "wrong status"
-            except CortexError as exc:
-                ok, error = False, type(exc).__name__
-            now = time.monotonic()
-            with lock:
-                if not ok:
-                    failed[str(error)] += 1  # a call that fails counts, even after the end
-                elif now <= end:
-                    ok_by_second[int(now - started)] += 1
-
-    threads = [threading.Thread(target=loop) for _ in range(THREADS)]
-    time.sleep(max(0.0, started - time.monotonic()))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-    sdk.close()
-    span = int(seconds) + 1
+    start = wait_for_start()
+    margin = start - time.monotonic()
+    tally = run_threads(call, counting, config["threads"], start, config["seconds"])
     return {
-        "ready_margin_s": ready_margin,
-        "ok": sum(ok_by_second.values()),
-        "failed": dict(failed),
-        "statuses": {str(code): count for code, count in statuses.items()},
-        "ok_per_s": [ok_by_second[s] for s in range(span)],
-        "attempts_per_s": [
-            sum(n for (s, _), n in by_second.items() if s == i) for i in range(span)
-        ],
-        "r429_per_s": [by_second[(s, 429)] for s in range(span)],
-        "warnings": warnings.messages,
-        "elapsed_s": elapsed,
+        "start_margin_s": margin,
+        "warnings": list(warnings.messages),
+        **tally.per_second(config["seconds"]),
     }
 
 
-def _window(processes: list[dict[str, Any]], first: int, last: int) -> dict[str, float]:
-    """Goodput and 429 share over the whole seconds [first, last) of the run."""
-    ok = sum(sum(p["ok_per_s"][first:last]) for p in processes)
-    attempts = sum(sum(p["attempts_per_s"][first:last]) for p in processes)
-    r429 = sum(sum(p["r429_per_s"][first:last]) for p in processes)
-    return {
-        "goodput": ok / (last - first) / LIMIT,
-        "share_429": r429 / attempts if attempts else 0.0,
-    }
-
-
-def one_run(run: str, seconds: float) -> dict[str, Any]:
-    """One run against a fresh server (a full bucket) and a fresh redis-server of its own."""
-    check(run in RUNS, f"unknown run {run!r}; one of {', '.join(RUNS)}")
-    with fake(job_seconds=3600, rate_limit=f"{LIMIT:g}/s", burst=int(LIMIT)) as url:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
-            response = http.post("/api/v1/queries", json={"query": "type = 'service'"})
-            check(response.status_code == 200, f"POST answered {response.status_code}")
-            job_id = response.json()["jobId"]
-        with RedisServer() as redis_server:
+def one_cell(cell: Cell, seconds: float) -> dict[str, Any]:
+    """Every client's fleet at once, each against a fresh fake (and redis-server) of its own."""
+    shape = SHAPES[cell.shape]
+    with contextlib.ExitStack() as stack:
+        fleets: dict[str, list[subprocess.Popen[str]]] = {}
+        redis: dict[str, RedisServer] = {}
+        started: list[subprocess.Popen[str]] = []
+        stack.enter_context(ended(started))  # sees every process started below
+        for kind in cell.kinds:
+            url = stack.enter_context(fake(job_seconds=3600, extra=shape.fake_options()))
+            if kind in ON_REDIS:
+                redis[kind] = stack.enter_context(RedisServer())
             config = {
+                "kind": kind,
                 "url": url,
-                "job_id": job_id,
-                "redis_url": None if run == "per_process" else redis_server.url,
-                "rpm": None if run == "redis_default_rpm" else TOLD_RPM,
+                "job_id": create_job(url),
+                "redis_url": redis[kind].url if kind in redis else None,
+                "limit": shape.limit,
+                "threads": cell.threads,
                 "seconds": seconds,
             }
-            workers = [
+            fleets[kind] = [
                 subprocess.Popen(
                     [sys.executable, "-m", "benchmarks.fleet", "--worker", json.dumps(config)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
                 )
-                for _ in range(PROCESSES)
+                for _ in range(cell.processes)
             ]
-            for number, process in enumerate(workers):
-                assert process.stdout is not None
-                ready = process.stdout.readline().strip()
-                check(ready == "ready", f"fleet {run} worker {number} did not start: {ready!r}")
-            # One wall-clock moment for all, a little ahead: their loops start together.
-            start_at = time.time() + START_LEAD
-            for process in workers:
-                assert process.stdin is not None
-                process.stdin.write(f"{start_at!r}\n")
-                process.stdin.close()
-            if run == "redis_killed":
-                time.sleep(max(0.0, start_at + seconds / 2 - time.time()))
-                redis_server.kill()
-            processes = []
-            for number, process in enumerate(workers):
-                out = process.stdout.read() if process.stdout is not None else ""
-                process.wait()
-                check(process.returncode == 0, f"fleet {run} worker {number} failed")
-                processes.append(json.loads(out.strip().splitlines()[-1]))
-    return _figures(run, processes, seconds)
-
-
-def _figures(run: str, processes: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    late = [p for p in processes if p["ready_margin_s"] <= 0]
-    check(not late, f"{len(late)} worker(s) of {run} were not ready at the common start")
-    statuses: Counter[str] = Counter()
-    failed: Counter[str] = Counter()
-    for p in processes:
-        statuses.update(p["statuses"])
-        failed.update(p["failed"])
-    attempts = sum(statuses.values())
-    ok = sum(p["ok"] for p in processes)
-    check(attempts > 0 and ok > 0, f"{run}: no call succeeded")
-    check(set(statuses) <= {"200", "429"}, f"{run}: unexpected statuses {dict(statuses)}")
-    warnings = [len(p["warnings"]) for p in processes]
-    if run == "redis_killed":
-        check(not failed, f"{run}: calls failed after Redis was killed: {dict(failed)}")
-        check(warnings == [1] * PROCESSES, f"{run}: Redis warnings per process {warnings}")
-        for p in processes:
-            check(
-                p["warnings"][0].startswith("rate limit: Redis at "),
-                f"{run}: unexpected warning {p['warnings'][0]!r}",
-            )
-    half = int(seconds // 2)
+            started += fleets[kind]
+        every = [process for fleet in fleets.values() for process in fleet]
+        start_at = start_together(every, f"fleet {cell.name}", START_LEAD)
+        if cell.redis_killed:
+            time.sleep(max(0.0, start_at + seconds / 2 - time.time()))
+            for server in redis.values():
+                server.kill()
+        runs = {
+            kind: [collect(p, f"fleet {cell.name} {kind} worker {n}") for n, p in enumerate(fleet)]
+            for kind, fleet in fleets.items()
+        }
+    clients = {}
+    for kind, processes in runs.items():
+        late = sum(p["start_margin_s"] <= 0 for p in processes)
+        check(not late, f"{cell.name} {kind}: {late} worker(s) not ready at the common start")
+        statuses: set[str] = set().union(*(p["statuses"] for p in processes))
+        check(statuses <= {"200", "429"}, f"{cell.name} {kind}: statuses {statuses}")
+        clients[kind] = figures(processes, shape.limit, seconds)
+        clients[kind]["warnings_per_process"] = [len(p["warnings"]) for p in processes]
+        clients[kind]["warnings"] = sorted({w for p in processes for w in p["warnings"]})
     return {
-        "ok": ok,
-        "failed": sum(failed.values()),
-        "failed_by_type": dict(failed),
-        "attempts": attempts,
-        "goodput": ok / seconds / LIMIT,
-        "share_429": statuses["429"] / attempts,
-        "warnings_per_process": warnings,
-        "first_half": _window(processes, 0, half),
-        "second_half": _window(processes, half, int(seconds)),
-        "ok_per_s": [sum(col) for col in zip(*(p["ok_per_s"] for p in processes), strict=True)],
-        "r429_per_s": [sum(col) for col in zip(*(p["r429_per_s"] for p in processes), strict=True)],
-        "elapsed_s": max(p["elapsed_s"] for p in processes),
+        "shape": cell.shape,
+        "processes": cell.processes,
+        "threads": cell.threads,
+        "redis_killed": cell.redis_killed,
+        "limit_per_s": shape.limit,
+        "clients": clients,
     }
 
 
-def main() -> None:
-    """The runs one after another, each with its own server, redis-server and 4 workers.
+def _option(name: str) -> str | None:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
 
-    Each worker process prints its figures as one JSON line; `--one RUN SECONDS` runs one run.
-    """
+
+def main() -> None:
+    """The cells one after another (`--quick`: CI's; `--only TEXT`: those whose name holds it),
+    `--seconds S` each; `--worker CONFIG` is one process of a fleet."""
     if "--worker" in sys.argv:
         emit(worker(json.loads(sys.argv[sys.argv.index("--worker") + 1])))
-        return
-    if "--one" in sys.argv:
-        run, duration = sys.argv[sys.argv.index("--one") + 1 :][:2]
-        emit(one_run(run, float(duration)))
-        return
-    seconds = 6.0 if quick_flag() else 20.0
-    results = {run: one_run(run, seconds) for run in RUNS}
+        sys.stdout.flush()
+        os._exit(0)  # calls left under way must not hold the exit
+    quick = quick_flag()
+    seconds = float(_option("--seconds") or (QUICK_SECONDS if quick else SECONDS))
+    sample: tuple[Cell, ...] = QUICK_CELLS if quick else CELLS
+    if (only := _option("--only")) is not None:
+        sample = tuple(cell for cell in sample if only in cell.name)
+    skipped = {cell.name: missing_options(SHAPES[cell.shape]) for cell in sample}
+    skipped = {name: options for name, options in skipped.items() if options}
+    cells = {c.name: one_cell(c, seconds) for c in sample if c.name not in skipped}
     emit(
         {
             "seconds": seconds,
-            "processes": PROCESSES,
-            "threads": THREADS,
-            "limit_per_s": LIMIT,
-            "runs": results,
+            "figure_7_cell": sample[0].name,
+            "spans": spans(seconds),
+            "cells": cells,
+            "skipped": skipped,
         }
     )
 

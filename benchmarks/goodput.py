@@ -1,214 +1,220 @@
-"""Figure 4, rate-limit goodput: 16 workers sharing one client against a 10 req/s server.
+"""Figure 4, rate-limit goodput on the wall clock: a sample of the sweep's cells.
 
-The fake Cortex runs as `python -m cortexio_sdk.testing --rate-limit 10/s --burst 10` (a token
-bucket; over it, 429 with a whole-second Retry-After). 16 workers (threads, or asyncio tasks)
-GET one job's state in a loop through one shared client for the run's duration. Compared:
+A cell is a server shape (a token bucket or a fixed window of the fake Cortex, see
+`_ratelimited.SHAPES`), a number of callers and how they run (threads sharing one `Cortex`,
+or asyncio tasks sharing one `AsyncCortex`); the callers GET one job's state back to back for
+the run's duration. In each cell the SDK at its defaults (not told the limit) runs beside its
+two anchors, plain retry and httpx-retries, each with a fake of its own (a bucket of its own)
+and all at once, from one agreed start. Figure 4's first cell (10/s burst 10, 16 threads or
+tasks) also runs the SDK told the limit, as it always has.
 
-- the SDK with its default settings: it does not know the server's limit (its own default is
-  Cortex's documented 1,000/min, above this server's 600/min) and must adapt to the 429s;
-- the SDK told the limit (`requests_per_minute=600`), for reference;
-- httpx-retries' RetryTransport (Retry-After honoured, up to 100 retries per call);
-- plain retry-on-429: each worker sleeps 1 s after a 429 and sends again.
+The simulator (figure 8) runs every cell of the sweep; this figure checks a sample of them on
+real sockets, threads and event loops:
 
-Goodput is successful calls per second over the run divided by the limit (10/s; the bucket's
-initial burst lets it pass 1.0 slightly on a short run); the 429 share is the share of all HTTP
-attempts answered 429, counted below every retry layer by a transport wrapping httpx's own.
+- figure 4's own cell, as threads and as tasks, its figures comparable with earlier runs;
+- 5/s burst 1 with 16 threads: the timeline picture's run, where the SDK must learn the burst;
+- the simulator's worst cells (16.7/s and 10/s at burst 1, 64 callers);
+- then each rate at four of its five bursts, each burst at three or four rates, each caller
+  count (1, 4, 16, 64) five or six times, threads and tasks alternating, both fixed windows
+  twice, and one bucket that gives its Retry-After in the body only.
+
+Goodput: accepted requests a second in a span over the server's limit; 429 share: the share of
+all HTTP attempts in the span answered 429 (below every retry layer). Spans: the run's second
+half (seconds 30-60 of 60), and its first third (0-20: the old figure 4 ran 20 s in all).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from cortexio_sdk import AsyncCortex, Cortex, CortexError, QueryStatus
-from httpx_retries import Retry, RetryTransport
+from ._common import AsyncCounting, Counting, check, emit, fake, quick_flag
+from ._ratelimited import (
+    KINDS,
+    SHAPES,
+    async_caller,
+    collect,
+    create_job,
+    ended,
+    figures,
+    limits,
+    missing_options,
+    run_tasks,
+    run_threads,
+    spans,
+    start_together,
+    sync_caller,
+    wait_for_start,
+)
 
-from ._common import API_KEY, Counting, check, emit, fake, quick_flag
-
-WORKERS = 16
-LIMIT = 10.0
-PLAIN_PAUSE = 1.0
-LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=20)
-
-
-class AsyncCounting(httpx.AsyncBaseTransport):
-    def __init__(self, statuses: Counter[int]) -> None:
-        self.inner = httpx.AsyncHTTPTransport(limits=LIMITS)
-        self.statuses = statuses
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        self.statuses[response.status_code] += 1
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def _httpx_retry() -> Retry:
-    return Retry(total=100, respect_retry_after_header=True, backoff_factor=0.5)
+SECONDS, QUICK_SECONDS = 60.0, 12.0
+# Cells measured at once (each: a client process and a fake per client): about 30 processes
+# that mostly sleep; the full sample then takes four rounds of a run each.
+PARALLEL_CELLS = 6
+START_LEAD = 1.5  # seconds from the last "ready" to the common start (a burst-1 bucket refills)
 
 
-def run_threads(kind: str, url: str, job_id: str, seconds: float) -> dict[str, Any]:
-    statuses: Counter[int] = Counter()
-    outcome: Counter[str] = Counter()
-    lock = threading.Lock()
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    counting = Counting(statuses, LIMITS)
-    if kind.startswith("sdk"):
-        http = httpx.Client(transport=counting)
-        rpm = {"requests_per_minute": 600} if kind == "sdk_told" else {}
-        sdk = Cortex(api_key=API_KEY, base_url=url, http_client=http, **rpm)  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class Cell:
+    shape: str
+    callers: int
+    mode: str  # "threads" or "tasks"
+    told: bool = False  # also the SDK told the limit (figure 4's own cell)
 
-        def call() -> bool:
-            try:
-                return sdk.queries.get(job_id).status is QueryStatus.IN_PROGRESS
-            except CortexError:
-                return False
-    else:
-        transport: httpx.BaseTransport = counting
-        if kind == "httpx_retries":
-            transport = RetryTransport(transport=counting, retry=_httpx_retry())
-        http = httpx.Client(base_url=url, headers=headers, transport=transport)
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return (*KINDS, "sdk_told") if self.told else KINDS
 
-        def call() -> bool:
-            while True:
-                response = http.get(f"/api/v1/queries/{job_id}")
-                if response.status_code == 429 and kind == "plain":
-                    time.sleep(PLAIN_PAUSE)
-                    continue
-                return response.status_code == 200
-
-    end = time.monotonic() + seconds
-
-    def worker() -> None:
-        while time.monotonic() < end:
-            ok = call()
-            if time.monotonic() <= end:
-                with lock:
-                    outcome["ok" if ok else "failed"] += 1
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-    http.close()
-    return _figures(outcome, statuses, seconds, elapsed)
+    @property
+    def name(self) -> str:
+        return f"{self.shape}, {self.callers} {self.mode}"
 
 
-async def run_tasks(kind: str, url: str, job_id: str, seconds: float) -> dict[str, Any]:
-    statuses: Counter[int] = Counter()
-    outcome: Counter[str] = Counter()
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    counting = AsyncCounting(statuses)
-    if kind.startswith("sdk"):
-        http = httpx.AsyncClient(transport=counting)
-        rpm = {"requests_per_minute": 600} if kind == "sdk_told" else {}
-        sdk = AsyncCortex(api_key=API_KEY, base_url=url, http_client=http, **rpm)  # type: ignore[arg-type]
-
-        async def call() -> bool:
-            try:
-                state = await sdk.queries.get(job_id)
-            except CortexError:
-                return False
-            return state.status is QueryStatus.IN_PROGRESS
-    else:
-        transport: httpx.AsyncBaseTransport = counting
-        if kind == "httpx_retries":
-            transport = RetryTransport(transport=counting, retry=_httpx_retry())
-        http = httpx.AsyncClient(base_url=url, headers=headers, transport=transport)
-
-        async def call() -> bool:
-            while True:
-                response = await http.get(f"/api/v1/queries/{job_id}")
-                if response.status_code == 429 and kind == "plain":
-                    await asyncio.sleep(PLAIN_PAUSE)
-                    continue
-                return response.status_code == 200
-
-    end = time.monotonic() + seconds
-
-    async def worker() -> None:
-        while time.monotonic() < end:
-            ok = await call()
-            if time.monotonic() <= end:
-                outcome["ok" if ok else "failed"] += 1
-
-    started = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(WORKERS)))
-    elapsed = time.monotonic() - started
-    await http.aclose()
-    return _figures(outcome, statuses, seconds, elapsed)
+FIGURE_4 = "bucket 10/s burst 1 s"  # = --rate-limit 10/s --burst 10
+TIMELINE = Cell("bucket 5/s burst 1", 16, "threads")
+CELLS = (
+    Cell(FIGURE_4, 16, "threads", told=True),
+    Cell(FIGURE_4, 16, "tasks", told=True),
+    TIMELINE,
+    Cell("bucket 16.7/s burst 1", 64, "tasks"),
+    Cell("bucket 10/s burst 1", 64, "threads"),
+    Cell("bucket 2/s burst 1", 1, "threads"),
+    Cell("bucket 2/s burst 2", 4, "tasks"),
+    Cell("bucket 2/s burst 5", 16, "tasks"),
+    Cell("bucket 2/s burst 1 min", 64, "threads"),
+    Cell("bucket 5/s burst 2", 1, "tasks"),
+    Cell("bucket 5/s burst 5", 64, "tasks"),
+    Cell("bucket 5/s burst 1 min", 4, "threads"),
+    Cell("bucket 10/s burst 2", 4, "threads"),
+    Cell("bucket 10/s burst 1 min", 1, "tasks"),
+    Cell("bucket 16.7/s burst 2", 16, "tasks"),
+    Cell("bucket 16.7/s burst 5", 1, "threads"),
+    Cell("bucket 16.7/s burst 1 s", 64, "threads"),
+    Cell("window 10 per s", 16, "threads"),
+    Cell("window 10 per s", 4, "tasks"),
+    Cell("window 600 per min", 64, "tasks"),
+    Cell("window 600 per min", 1, "threads"),
+    Cell("bucket 10/s burst 1 s, Retry-After in body", 16, "threads"),
+)
+# CI's smoke run: figure 4's cell both ways, the timeline's, a fixed window; 12 s each, at once.
+QUICK_CELLS = (CELLS[0], CELLS[1], TIMELINE, Cell("window 10 per s", 16, "threads"))
 
 
-def _figures(
-    outcome: Counter[str], statuses: Counter[int], seconds: float, elapsed: float
-) -> dict[str, Any]:
-    attempts = sum(statuses.values())
-    check(attempts > 0 and outcome["ok"] > 0, "no call succeeded")
-    check(set(statuses) <= {200, 429}, f"unexpected statuses {dict(statuses)}")
-    return {
-        "ok": outcome["ok"],
-        "failed": outcome["failed"],
-        "attempts": attempts,
-        "goodput": outcome["ok"] / seconds / LIMIT,
-        "share_429": statuses[429] / attempts,
-        "elapsed_s": elapsed,
-    }
-
-
-KINDS = ("sdk", "sdk_told", "httpx_retries", "plain")
-MODES = ("threads", "tasks")
-
-
-def one_run(kind: str, mode: str, seconds: float) -> dict[str, Any]:
-    """One client kind and mode against a fresh server (a full bucket) of its own."""
-    with fake(job_seconds=3600, rate_limit=f"{LIMIT:g}/s", burst=int(LIMIT)) as url:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
-            response = http.post("/api/v1/queries", json={"query": "type = 'service'"})
-            check(response.status_code == 200, f"POST answered {response.status_code}")
-            job_id = response.json()["jobId"]
+def one_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """One client against a fake of its own: says "ready" once the fake's job exists, runs from
+    the start the parent sends, and returns its counts per second."""
+    shape = SHAPES[spec["shape"]]
+    kind, mode, callers, seconds = spec["kind"], spec["mode"], spec["callers"], spec["seconds"]
+    with fake(job_seconds=3600, extra=shape.fake_options()) as url:
+        job_id = create_job(url)
+        by_second: Counter[tuple[int, int]] = Counter()
         if mode == "threads":
-            return run_threads(kind, url, job_id, seconds)
-        return asyncio.run(run_tasks(kind, url, job_id, seconds))
+            counting = Counting(Counter(), limits(callers), by_second)
+            call, _ = sync_caller(kind, url, job_id, counting, limit=shape.limit, redis_url=None)
+            start = wait_for_start()
+            margin = start - time.monotonic()
+            tally = run_threads(call, counting, callers, start, seconds)
+        else:
+            acounting = AsyncCounting(Counter(), limits(callers), by_second)
+
+            async def run() -> tuple[float, Any]:
+                acall, aclose = async_caller(kind, url, job_id, acounting, limit=shape.limit)
+                start = wait_for_start()
+                margin = start - time.monotonic()
+                tally = await run_tasks(acall, acounting, callers, start, seconds)
+                await aclose()
+                return margin, tally
+
+            margin, tally = asyncio.run(run())
+    return {"start_margin_s": margin, **tally.per_second(seconds)}
+
+
+def run_cells(cells: tuple[Cell, ...], seconds: float) -> dict[str, dict[str, Any]]:
+    """The cells, PARALLEL_CELLS at a time; in each round every client starts together."""
+    results: dict[str, dict[str, Any]] = {}
+    for first in range(0, len(cells), PARALLEL_CELLS):
+        round_cells = cells[first : first + PARALLEL_CELLS]
+        processes = {
+            (cell, kind): subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.goodput", "--one", json.dumps(spec)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for cell in round_cells
+            for kind in cell.kinds
+            for spec in [
+                {
+                    "shape": cell.shape,
+                    "kind": kind,
+                    "mode": cell.mode,
+                    "callers": cell.callers,
+                    "seconds": seconds,
+                }
+            ]
+        }
+        with ended(list(processes.values())):
+            start_together(list(processes.values()), "goodput", START_LEAD)
+            runs = {
+                key: collect(p, f"goodput {key[0].name} {key[1]}") for key, p in processes.items()
+            }
+        for cell in round_cells:
+            limit = SHAPES[cell.shape].limit
+            clients = {}
+            for kind in cell.kinds:
+                run = runs[(cell, kind)]
+                check(run["start_margin_s"] > 0, f"{cell.name} {kind} started late")
+                unexpected = set(run["statuses"]) - {"200", "429"}
+                check(not unexpected, f"{cell.name} {kind}: statuses {run['statuses']}")
+                clients[kind] = figures([run], limit, seconds)
+            results[cell.name] = {
+                "shape": cell.shape,
+                "callers": cell.callers,
+                "mode": cell.mode,
+                "limit_per_s": limit,
+                "clients": clients,
+            }
+    return results
+
+
+def _option(name: str) -> str | None:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
 
 
 def main() -> None:
-    """Every kind and mode at once, each a client process with its own server process.
-
-    At 10 requests per second per server the runs hardly load the machine, so running them
-    side by side changes no figure and keeps the whole figure to one run's duration.
-    """
+    """The sample (`--quick`: CI's), or the cells whose name holds `--only TEXT`, for
+    `--seconds S` each; `--one SPEC` is one client's run of a cell."""
     if "--one" in sys.argv:
-        kind, mode, seconds = sys.argv[sys.argv.index("--one") + 1 :][:3]
-        emit(one_run(kind, mode, float(seconds)))
-        return
-    seconds = 3.0 if quick_flag() else 20.0
-    processes = {
-        f"{kind}/{mode}": subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.goodput", "--one", kind, mode, str(seconds)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for mode in MODES
-        for kind in KINDS
-    }
-    results: dict[str, dict[str, Any]] = {}
-    for name, process in processes.items():
-        out, _ = process.communicate()
-        check(process.returncode == 0, f"goodput run {name} failed (exit {process.returncode})")
-        results[name] = json.loads(out.strip().splitlines()[-1])
-    emit({"seconds": seconds, "workers": WORKERS, "limit_per_s": LIMIT, "runs": results})
+        emit(one_run(json.loads(sys.argv[sys.argv.index("--one") + 1])))
+        # Calls left under way (daemon threads, a client's queue) must not hold the exit.
+        sys.stdout.flush()
+        os._exit(0)
+    quick = quick_flag()
+    seconds = float(_option("--seconds") or (QUICK_SECONDS if quick else SECONDS))
+    sample: tuple[Cell, ...] = QUICK_CELLS if quick else CELLS
+    if (only := _option("--only")) is not None:
+        sample = tuple(cell for cell in sample if only in cell.name)
+    skipped = {cell.name: missing_options(SHAPES[cell.shape]) for cell in sample}
+    skipped = {name: options for name, options in skipped.items() if options}
+    cells = run_cells(tuple(c for c in sample if c.name not in skipped), seconds)
+    emit(
+        {
+            "seconds": seconds,
+            "parallel": PARALLEL_CELLS,
+            "figure_4_cells": [c.name for c in sample[:2]],
+            "timeline_cell": TIMELINE.name,
+            "spans": spans(seconds),
+            "cells": cells,
+            "skipped": skipped,
+        }
+    )
 
 
 if __name__ == "__main__":
