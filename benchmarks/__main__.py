@@ -1,8 +1,11 @@
-"""`python -m benchmarks [--quick] [--output FILE]`: run every figure, write or print the table.
+"""`python -m benchmarks [--quick] [--output FILE] [--figures DIR]`: run every figure, write or
+print the table, draw the pictures.
 
 Polling, rate-limit goodput and the fleet run side by side first (they mostly sleep, and each
 paces itself against a clock or a rate limit, not the CPU); the figures timed against the CPU run
 after them, one at a time. Any figure that raises or measures a wrong result fails the run.
+The pictures go to DIR (referenced from FILE); without --figures they are drawn in a temporary
+folder and left out of the table (the quick run checks that they draw).
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ import json
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from ._pictures import draw
 from ._render import render
+
+# Each picture should stay small enough to commit and to show on a repository page.
+PICTURE_BYTES = 200_000
 
 FIGURES_SIDE_BY_SIDE = ("polling", "goodput", "fleet")
 FIGURES_ALONE = ("call_cost", "parsing", "scale", "import_time", "sweep")
@@ -36,10 +44,28 @@ def _finish(figure: str, process: subprocess.Popen[str], started: float) -> dict
     return result
 
 
+def _draw(
+    results: dict[str, Any], folder: Path | None, output: Path | None
+) -> list[tuple[str, str]]:
+    """Draw the pictures; returns (caption, path from the Markdown's folder) for the table."""
+    with tempfile.TemporaryDirectory() as scratch:
+        drawn = draw(results, folder if folder is not None else Path(scratch))
+        for _, path in drawn:
+            size = path.stat().st_size
+            print(f"{path.name}: {size / 1000:.0f} kB", file=sys.stderr)
+            if size > PICTURE_BYTES:
+                raise SystemExit(f"picture {path.name} is {size:,} bytes, over {PICTURE_BYTES:,}")
+    if folder is None:
+        return []
+    base = (output or Path("BENCHMARKS.md")).resolve().parent
+    return [(caption, path.resolve().relative_to(base).as_posix()) for caption, path in drawn]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short durations, small sizes")
     parser.add_argument("--output", type=Path, help="write the Markdown here (else print it)")
+    parser.add_argument("--figures", type=Path, help="draw the pictures into this folder")
     args = parser.parse_args()
     started = time.monotonic()
     results: dict[str, Any] = {}
@@ -50,7 +76,14 @@ def main() -> None:
         results[figure] = _finish(figure, _start(figure, args.quick), time.monotonic())
     machine = f"{platform.python_implementation()} {platform.python_version()}"
     machine += f", {platform.system()} {platform.machine()}"
-    text = render(results, quick=args.quick, machine=machine, total=time.monotonic() - started)
+    pictures = _draw(results, args.figures, args.output)
+    text = render(
+        results,
+        quick=args.quick,
+        machine=machine,
+        total=time.monotonic() - started,
+        pictures=pictures,
+    )
     if args.output is not None:
         args.output.write_text(text)
         print(f"wrote {args.output}", file=sys.stderr)
