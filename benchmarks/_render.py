@@ -60,7 +60,8 @@ def _cell_rows(figure: dict[str, Any], where: Any) -> str:
         rows.append(
             f"| {cell['shape']} | {where(cell)} | {_three(clients, 'goodput_late')} "
             f"| {_three(clients, 'share_429_late')} | {_three(clients, 'goodput_early')} "
-            f"| {_three(clients, 'share_429_early')} | {failed} |"
+            f"| {_three(clients, 'share_429_early')} | {failed} "
+            f"| {_met(_meets(clients['sdk']))} |"
         )
     return "\n".join(rows)
 
@@ -82,6 +83,14 @@ def _sweep_row(label: str, figure: dict[str, Any], where: Any) -> str:
         f"**{sdk['goodput_late']:.2f}** of the limit, {sdk['share_429_late']:.1%} 429s "
         f"({_span(figure, 'late')}), {sdk['failed']} failed | {meeting['sdk']} of {len(cells)} "
         f"cells meet it | {SWEEP_TARGET} | {_met(meeting['sdk'] == len(cells))} |"
+    )
+
+
+def _header(what: str, figure: dict[str, Any]) -> str:
+    late, early = _span(figure, "late"), _span(figure, "early")
+    return (
+        f"| server | {what} | goodput {late} | 429s {late} | goodput {early} | 429s {early} "
+        "| failed | SDK |\n|---|---|---:|---:|---:|---:|---:|---|"
     )
 
 
@@ -259,8 +268,6 @@ def render(
         ]
     )
     variant = "quick variant (`nox -s bench_quick`)" if quick else "`nox -s bench`"
-    late4, early4 = _span(goodput, "late"), _span(goodput, "early")
-    late7, early7 = _span(fleet, "late"), _span(fleet, "early")
     goodput_rows = _cell_rows(goodput, _callers)
     fleet_rows = _cell_rows(fleet, _fleet)
     skipped = _skipped(goodput, fleet)
@@ -290,12 +297,10 @@ httpx-retries, each against a fake of its own, in one {goodput["seconds"]:g} s r
 attempts, failed calls over the whole run. First the cells that miss the target:
 {SWEEP_TARGET}.
 
-| server | callers | goodput {late4} | 429s {late4} | goodput {early4} | 429s {early4} | failed |
-|---|---|---:|---:|---:|---:|---:|
+{_header("callers", goodput)}
 {goodput_rows}
 
-| server | fleet | goodput {late7} | 429s {late7} | goodput {early7} | 429s {early7} | failed |
-|---|---|---:|---:|---:|---:|---:|
+{_header("fleet", fleet)}
 {fleet_rows}
 {skipped}{picture_section}
 ## Figure 8: every server shape, worst cell first (simulated)

@@ -18,6 +18,10 @@ real sockets, threads and event loops:
   count (1, 4, 16, 64) five or six times, threads and tasks alternating, both fixed windows
   twice, and one bucket that gives its Retry-After in the body only.
 
+A fixed window starts when its fake does, a few seconds before the run (the processes start,
+then wait for one another): so a minute's window ends during the run's second half, where the
+simulator's, started with the run, ends at its end.
+
 Goodput: accepted requests a second in a span over the server's limit; 429 share: the share of
 all HTTP attempts in the span answered 429 (below every retry layer). Spans: the run's second
 half (seconds 30-60 of 60), and its first third (0-20: the old figure 4 ran 20 s in all).
