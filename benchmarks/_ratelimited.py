@@ -362,16 +362,31 @@ def figures(runs: Sequence[dict[str, Any]], limit: float, seconds: float) -> dic
     return result
 
 
+# Beyond its run's length, how long a process may take (to start, and to end after it) before
+# it counts as hung: it is killed, and the run is broken rather than waited on for ever.
+HUNG_AFTER_SECONDS = 180.0
+
+
 @contextlib.contextmanager
-def ended(processes: Sequence[subprocess.Popen[str]]) -> Iterator[None]:
-    """Kill whichever of `processes` still runs on the way out (a broken run stops them all)."""
+def ended(processes: Sequence[subprocess.Popen[str]], seconds: float) -> Iterator[None]:
+    """Kill whichever of `processes` still runs on the way out (a broken run stops them all), or
+    HUNG_AFTER_SECONDS past `seconds` from now (a hung one: its caller then sees it fail)."""
+
+    def kill() -> None:
+        for process in list(processes):
+            if process.poll() is None:
+                process.kill()
+
+    watchdog = threading.Timer(seconds + HUNG_AFTER_SECONDS, kill)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         yield
     finally:
+        watchdog.cancel()
+        kill()
         for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            process.wait()
 
 
 def start_together(processes: Sequence[subprocess.Popen[str]], what: str, lead: float) -> float:

@@ -137,7 +137,7 @@ def one_cell(cell: Cell, seconds: float) -> dict[str, Any]:
         fleets: dict[str, list[subprocess.Popen[str]]] = {}
         redis: dict[str, RedisServer] = {}
         started: list[subprocess.Popen[str]] = []
-        stack.enter_context(ended(started))  # sees every process started below
+        stack.enter_context(ended(started, seconds))  # sees every process started below
         for kind in cell.kinds:
             url = stack.enter_context(fake(job_seconds=3600, extra=shape.fake_options()))
             if kind in ON_REDIS:
@@ -212,7 +212,7 @@ def main() -> None:
     emit(
         {
             "seconds": seconds,
-            "figure_7_cell": sample[0].name,
+            "figure_7_cell": FIGURE_7.name if FIGURE_7.name in cells else None,
             "spans": spans(seconds),
             "cells": cells,
             "skipped": skipped,

@@ -164,7 +164,7 @@ def run_cells(cells: tuple[Cell, ...], seconds: float) -> dict[str, dict[str, An
                 }
             ]
         }
-        with ended(list(processes.values())):
+        with ended(list(processes.values()), seconds):
             start_together(list(processes.values()), "goodput", START_LEAD)
             runs = {
                 key: collect(p, f"goodput {key[0].name} {key[1]}") for key, p in processes.items()
@@ -212,7 +212,7 @@ def main() -> None:
         {
             "seconds": seconds,
             "parallel": PARALLEL_CELLS,
-            "figure_4_cells": [c.name for c in sample[:2]],
+            "figure_4_cells": [c.name for c in sample if c.shape == FIGURE_4 and c.told],
             "timeline_cell": TIMELINE.name,
             "spans": spans(seconds),
             "cells": cells,
