@@ -10,7 +10,8 @@
 
 From the command line: `python -m cortexio_sdk.testing --port 0 --job-seconds 3 --rate-limit 5/s`.
 With pytest: the `cortex_fake` fixture of `cortexio_sdk.testing.pytest_plugin`. For the shared
-rate limit, `RedisServer` runs a throwaway redis-server (the program must be installed).
+rate limit, `RedisServer` runs a throwaway redis-server (the program must be installed), and
+`RedisServerCluster` three of them as a Redis Cluster.
 
 Only the standard library is used here, so this package imports in a service's production
 environment too; only `pytest_plugin` needs pytest.
@@ -23,7 +24,7 @@ from ._catalog import DEFAULT_CATALOG, Entity, load_catalog
 from ._cli import main
 from ._cql import CQLError, parse_cql
 from ._faults import Faults, parse_rate
-from ._redis_server import RedisServer, RedisServerError
+from ._redis_server import RedisServer, RedisServerCluster, RedisServerError
 from ._server import FakeCortex
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Job",
     "RecordedRequest",
     "RedisServer",
+    "RedisServerCluster",
     "RedisServerError",
     "load_catalog",
     "main",
