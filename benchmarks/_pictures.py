@@ -39,18 +39,7 @@ MODE_MARKS = {"threads": "t", "tasks": "a"}
 
 def _rows(sweep: dict[str, Any]) -> list[str]:
     """The simulator's shapes in its own order (buckets by rate and burst, then windows)."""
-    seen: dict[str, None] = {}
-    for cell in sorted(sweep["cells"], key=lambda c: _shape_order(c["server"])):
-        seen[cell["server"]] = None
-    return list(seen)
-
-
-def _shape_order(name: str) -> tuple[int, float, int]:
-    if name.startswith("window"):
-        return (1, 0.0, 0 if name.endswith("per s") else 1)
-    rate, burst = name.removeprefix("bucket ").split(" burst ")
-    bursts = ["1", "2", "5", "1 s", "1 min"]
-    return (0, float(rate.removesuffix("/s")), bursts.index(burst))
+    return list(sweep["shapes"])
 
 
 def _grid(cells: Sequence[dict[str, Any]], rows: list[str], key: str) -> list[list[float]]:

@@ -55,6 +55,7 @@ def main() -> None:
     emit(
         {
             "seconds": SECONDS,
+            "shapes": [name for name, _ in shapes()],  # the simulator's order, for the pictures
             "cells": _cells("sdk" if has_plain else None),
             "plain_cells": _cells("plain") if has_plain else None,
         }
