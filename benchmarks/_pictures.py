@@ -174,14 +174,16 @@ def _timeline(results: dict[str, Any], path: Path) -> bool:
     figure, axes_row = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True, layout="constrained")
     for axes, kind in zip(axes_row, ("sdk", "plain"), strict=True):
         client = cell["clients"][kind]
-        seconds = range(len(client["ok_per_s"]))
+        seconds = [s + 0.5 for s in range(len(client["ok_per_s"]))]  # each count mid-second
         axes.plot(seconds, client["ok_per_s"], color="tab:green", label="accepted")
         axes.plot(seconds, client["r429_per_s"], color="tab:red", label="answered 429")
         axes.axhline(limit, color="grey", linestyle="--", linewidth=1, label="server's limit")
+        first, last = goodput["spans"]["late"]
+        axes.axvspan(first, last, color="tab:blue", alpha=0.07, label="second half")
         axes.set_title(
             f"{'SDK (defaults)' if kind == 'sdk' else 'plain retry'}: "
             f"goodput {client['goodput_late']:.2f}, {client['share_429_late']:.0%} 429s "
-            "(2nd half)",
+            "in the second half",
             fontsize=9,
         )
         axes.set_xlabel("second of the run", fontsize=8)
