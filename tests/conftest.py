@@ -15,6 +15,7 @@ pytest_plugins = ["reliability_plugin"]
 def _no_shared_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's CORTEX_RATE_LIMIT_REDIS_URL must not reach tests that do not set it."""
     monkeypatch.delenv("CORTEX_RATE_LIMIT_REDIS_URL", raising=False)
+    monkeypatch.delenv("CORTEX_RATE_LIMIT_REDIS_CLUSTER", raising=False)
 
 
 @pytest.fixture

@@ -3,11 +3,14 @@
 Each test starts its own redis-server (`cortexio_sdk.testing.RedisServer`, on a free port) and,
 where HTTP is involved, a `FakeCortex`. Several clients in one process stand for several
 processes: each has its own connections and its own in-process fallback, as a process would.
+The tests taking `shared` run twice: on one redis-server, and on a Redis Cluster of three
+(`RedisServerCluster`, formed once for the module and emptied for each test).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -16,15 +19,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import anyio
 import pytest
 import redis
 from cortexio_sdk import AsyncCortex, ConfigurationError, Cortex, CortexError, RedisLimiter
-from cortexio_sdk.testing import FakeCortex, RedisServer, RedisServerError
+from cortexio_sdk.testing import FakeCortex, RedisServer, RedisServerCluster, RedisServerError
 from harness import API_KEY, Api, Kind, closed_port, key_free
+from redis.cluster import RedisCluster
 
 REQUIRED = os.environ.get("CORTEX_REQUIRE_REDIS") == "1"
 ORIGIN = "https://api.example.test:443"
@@ -32,19 +36,84 @@ ORIGIN = "https://api.example.test:443"
 KEY_NAME = re.compile(r"cortexio-sdk:rate-limit:\{[0-9a-f]{32}\}(:clients)?")
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A fresh redis-server; the nox sessions install one and make its absence a failure."""
+Started = TypeVar("Started", RedisServer, RedisServerCluster)
+
+
+def started(start: Callable[[], Started]) -> Started:
+    """Start it, or skip the test when redis-server is missing or does not start; the nox
+    sessions install redis-server and make that a failure (CORTEX_REQUIRE_REDIS=1)."""
     try:
-        server = RedisServer().start()
+        return start()
     except RedisServerError as exc:
         if REQUIRED:
             pytest.fail(f"redis-server is required here: {exc}")
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh redis-server."""
+    server = started(lambda: RedisServer().start())
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisServerCluster]:
+    """Three redis-servers forming a cluster: formed once (about 2 s), used through `shared`."""
+    cluster = started(lambda: RedisServerCluster(3).start())
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@dataclasses.dataclass
+class Shared:
+    """Where a test's clients share their bucket: one redis-server, or a cluster of three."""
+
+    url: str
+    cluster: bool
+    servers: list[RedisServer]
+    server_of: Callable[[str], RedisServer]  # the server holding a key
+    inspect: Any  # redis.Redis, or a RedisCluster client: reads a key wherever it lives
+
+    def limiter(self, **settings: Any) -> RedisLimiter:
+        return RedisLimiter(url=self.url, cluster=self.cluster, **settings)
+
+    def names(self) -> list[str]:
+        """The keys on every server that answers (a killed or rejoining one may not)."""
+        found: list[str] = []
+        for server in self.servers:
+            with (
+                contextlib.suppress(redis.RedisError),
+                redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=1) as r,
+            ):
+                found += r.keys("*")
+        return found
+
+
+@pytest.fixture(params=["server", "cluster"])
+def shared(request: pytest.FixtureRequest) -> Iterator[Shared]:
+    """The test on a fresh redis-server, then on the module's cluster, whole and empty."""
+    if request.param == "server":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        inspect = redis.Redis.from_url(server.url, decode_responses=True)
+        where = Shared(server.url, False, [server], lambda _: server, inspect)
+    else:
+        cluster: RedisServerCluster = request.getfixturevalue("redis_cluster")
+        cluster.start()  # whole again, if an earlier test killed a node
+        for node in cluster.nodes:
+            with redis.Redis.from_url(node.url) as r:
+                r.flushall()
+        inspect = RedisCluster.from_url(cluster.url, decode_responses=True)
+        where = Shared(cluster.url, True, cluster.nodes, cluster.node_of, inspect)
+    try:
+        yield where
+    finally:
+        inspect.close()
 
 
 @pytest.fixture
@@ -56,8 +125,21 @@ def inspect(redis_server: RedisServer) -> Iterator[redis.Redis]:
         client.close()
 
 
-def bind(url: str, *, api_key: str = API_KEY, origin: str = ORIGIN, rpm: float = 600) -> Any:
-    return RedisLimiter(url=url).bind(api_key=api_key, origin=origin, requests_per_minute=rpm)
+def bind(
+    where: str | Shared,
+    *,
+    api_key: str = API_KEY,
+    origin: str = ORIGIN,
+    rpm: float = 600,
+    **settings: Any,
+) -> Any:
+    """The limiter of one client (one process) at a Redis URL, or at `shared`."""
+    limiter = (
+        where.limiter(**settings)
+        if isinstance(where, Shared)
+        else RedisLimiter(url=where, **settings)
+    )
+    return limiter.bind(api_key=api_key, origin=origin, requests_per_minute=rpm)
 
 
 @contextlib.contextmanager
@@ -69,9 +151,16 @@ def silent_redis() -> Iterator[str]:
         yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
 
 
-def state_key(inspect: redis.Redis) -> str:
+async def book(kind: Kind, limiter: Any) -> Any:
+    """One slot, through the sync or the async step."""
+    return limiter.reserve() if kind == "sync" else await limiter.areserve()
+
+
+def state_key(inspect: redis.Redis | RedisCluster) -> str:
     """The one bucket's hash (beside it: its clients)."""
-    names = sorted(inspect.keys("*"))
+    # A cluster client sends KEYS to one node unless told to ask every primary.
+    every = {"target_nodes": RedisCluster.PRIMARIES} if isinstance(inspect, RedisCluster) else {}
+    names = sorted(inspect.keys("*", **every))
     assert len(names) == 2, names
     assert names[1] == names[0] + ":clients"
     return names[0]
@@ -109,6 +198,13 @@ def redis_back(records: list[logging.LogRecord]) -> list[str]:
         ({"url": "redis://h", "prefix": ""}, "prefix"),
         ({"url": "redis://h", "max_connections": 0}, "max_connections"),
         ({"url": "redis://h", "max_connections": 2.5}, "max_connections"),
+        ({"url": "redis://h", "prefix": "app:{tag}"}, "prefix"),  # a second hash tag
+        ({"url": "redis://h", "prefix": "app}"}, "prefix"),
+        ({"url": "redis://h", "cluster": "yes"}, "cluster"),
+        ({"url": "redis://h", "cluster": 1}, "cluster"),
+        ({"url": "unix:///run/redis.sock", "cluster": True}, "url"),  # a cluster is TCP only
+        ({"url": "redis://h/1", "cluster": True}, "url"),  # and has database 0 alone
+        ({"url": "redis://h?db=2", "cluster": True}, "url"),
     ],
 )
 def test_bad_settings_are_named_before_any_connection(settings: dict[str, Any], named: str) -> None:
@@ -116,8 +212,16 @@ def test_bad_settings_are_named_before_any_connection(settings: dict[str, Any], 
         RedisLimiter(**settings)
 
 
-def test_a_url_redis_cannot_parse_fails_when_the_client_is_built() -> None:
-    limiter = RedisLimiter(url="redis://127.0.0.1:6379/0?health_check_interval=often")
+def test_cluster_urls_name_a_node_and_database_0_at_most() -> None:
+    for url in ("redis://h", "redis://h:7000/", "redis://h/0", "rediss://u:pw@h:7000/0?db=0"):
+        assert RedisLimiter(url=url, cluster=True).cluster
+
+
+@pytest.mark.parametrize("cluster", [False, True])
+def test_a_url_redis_cannot_parse_fails_when_the_client_is_built(cluster: bool) -> None:
+    limiter = RedisLimiter(
+        url="redis://127.0.0.1:6379/0?health_check_interval=often", cluster=cluster
+    )
     with pytest.raises(ConfigurationError, match="not valid"):
         Cortex(api_key=API_KEY, base_url="http://127.0.0.1:1", rate_limiter=limiter)
 
@@ -131,6 +235,20 @@ def test_a_bad_environment_url_names_the_variable(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_URL", "localhost:6379")
     with pytest.raises(ConfigurationError, match="CORTEX_RATE_LIMIT_REDIS_URL"):
         Cortex(api_key=API_KEY)
+
+
+def test_bad_cluster_settings_in_the_environment_name_the_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_URL", "unix:///run/redis.sock")
+    monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_CLUSTER", "maybe")
+    with pytest.raises(ConfigurationError, match="CORTEX_RATE_LIMIT_REDIS_CLUSTER must be 1 or 0"):
+        Cortex(api_key=API_KEY)
+    monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_CLUSTER", "true")
+    with pytest.raises(ConfigurationError) as raised:
+        Cortex(api_key=API_KEY)
+    assert "CORTEX_RATE_LIMIT_REDIS_URL with CORTEX_RATE_LIMIT_REDIS_CLUSTER=1" in str(raised.value)
+    assert "redis:// or rediss://" in str(raised.value)
 
 
 def test_the_password_is_never_shown() -> None:
@@ -157,20 +275,19 @@ def test_each_origin_and_key_has_its_own_digest_and_none_shows_the_key() -> None
 # -- the shared bucket, on a real Redis ---------------------------------------------------------
 
 
-def test_processes_book_slots_in_one_bucket(redis_server: RedisServer) -> None:
-    first, second = bind(redis_server.url), bind(redis_server.url)  # two processes, one key
+def test_processes_book_slots_in_one_bucket(shared: Shared) -> None:
+    first, second = bind(shared), bind(shared)  # two processes, one key
     waits = [limiter.reserve().wait for _ in range(10) for limiter in (first, second)]
     # 10/s with a burst of 9 for the pair together, not for each of them.
     assert waits[:9] == [0.0] * 9
     assert waits[9:] == pytest.approx([0.1 * n for n in range(1, 12)], abs=0.05)
-    other = bind(redis_server.url, api_key="another-key")
+    other = bind(shared, api_key="another-key")
     assert other.reserve().wait == 0.0  # another key's bucket is untouched
 
 
-def test_a_hold_off_voids_every_process_s_booked_slots(
-    redis_server: RedisServer, inspect: redis.Redis
-) -> None:
-    booker, limited, newcomer = (bind(redis_server.url) for _ in range(3))
+def test_a_hold_off_voids_every_process_s_booked_slots(shared: Shared) -> None:
+    booker, limited, newcomer = (bind(shared) for _ in range(3))
+    inspect = shared.inspect
     tickets = [booker.reserve() for _ in range(15)]
     assert booker.reserve(tickets[-1]).wait == 0.0  # still valid: confirmed at once
     limited.hold_off(1.0)  # another process met a 429
@@ -183,10 +300,8 @@ def test_a_hold_off_voids_every_process_s_booked_slots(
     assert inspect.zcard(key + ":clients") == 3  # who shares the key: random ids
 
 
-def test_successes_are_reported_with_the_next_booking(
-    redis_server: RedisServer, inspect: redis.Redis
-) -> None:
-    limiter = bind(redis_server.url)
+def test_successes_are_reported_with_the_next_booking(shared: Shared) -> None:
+    limiter, inspect = bind(shared), shared.inspect
     limiter.hold_off(0.01)  # 10/s becomes 7/s
     for _ in range(10):
         limiter.succeeded()  # no Redis call: counted here
@@ -196,10 +311,8 @@ def test_successes_are_reported_with_the_next_booking(
     assert float(inspect.hget(key, "rate")) == pytest.approx(8.0)  # 1 % of 10/s per success
 
 
-async def test_the_async_twins_share_the_bucket_with_sync_callers(
-    redis_server: RedisServer,
-) -> None:
-    sync_side, async_side = bind(redis_server.url), bind(redis_server.url)
+async def test_the_async_twins_share_the_bucket_with_sync_callers(shared: Shared) -> None:
+    sync_side, async_side = bind(shared), bind(shared)
     try:
         for _ in range(9):
             sync_side.reserve()  # the whole burst
@@ -214,17 +327,145 @@ async def test_the_async_twins_share_the_bucket_with_sync_callers(
         sync_side.close()
 
 
-def test_when_redis_goes_away_each_client_keeps_to_its_share(redis_server: RedisServer) -> None:
-    first, second = bind(redis_server.url), bind(redis_server.url)
+def test_when_redis_goes_away_each_client_keeps_to_its_share(shared: Shared) -> None:
+    """In a cluster: the node holding the key goes away."""
+    first, second = bind(shared), bind(shared)
     second.reserve()
     first.reserve()  # has seen Redis count two clients sharing the key's 10/s
-    redis_server.kill()
+    shared.server_of(first.key).kill()
     fallback = [first.reserve().wait for _ in range(3)]
     assert first.local.max_rate == pytest.approx(5.0)
     # Paced at 5/s from now, with no burst: the server's bucket was being used up together.
     assert fallback == pytest.approx([0.0, 0.2, 0.4], abs=0.05)
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_callers_beyond_the_pool_wait_their_turn(kind: Kind, shared: Shared) -> None:
+    """16 callers at once on a pool of 2 connections (per node, in a cluster): none falls back;
+    they book 16 slots of one schedule, the burst of 9 then one every 0.1 s."""
+    limiter = bind(shared, max_connections=2, timeout=1.0)
+    tickets = []
+    try:
+        if kind == "sync":
+            start = threading.Barrier(16)
+
+            def book_one() -> None:
+                start.wait()
+                tickets.append(limiter.reserve())
+
+            threads = [threading.Thread(target=book_one) for _ in range(16)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        else:
+
+            async def abook_one() -> None:
+                tickets.append(await limiter.areserve())
+
+            async with anyio.create_task_group() as group:
+                for _ in range(16):
+                    group.start_soon(abook_one)
+    finally:
+        await limiter.aclose()
+    assert len(tickets) == 16
+    assert all(ticket.shared for ticket in tickets)
+    waits = sorted(ticket.wait for ticket in tickets)
+    assert waits == pytest.approx([0.0] * 9 + [0.1 * n for n in range(1, 8)], abs=0.05)
+
+
+# -- on a Redis Cluster: where the bucket lives --------------------------------------------------
+
+
+@pytest.mark.parametrize("shared", ["cluster"], indirect=True)
+@pytest.mark.parametrize("prefix", ["cortexio-sdk:rate-limit", "payments:limits"])
+def test_each_bucket_lives_on_one_node_and_buckets_spread(shared: Shared, prefix: str) -> None:
+    """The digest in braces is the keys' hash tag: a bucket's state and its clients share one
+    slot, whatever the prefix, so the script can run on the node holding it; the buckets of
+    different keys land on different nodes."""
+    homes = set()
+    for n in range(12):
+        limiter = bind(shared, api_key=f"{API_KEY}-{n}", prefix=prefix)
+        assert limiter.reserve().shared
+        key = limiter.key
+        assert key.startswith(prefix + ":{")
+        slot = shared.inspect.cluster_keyslot(key)  # as the cluster computes it
+        assert shared.inspect.cluster_keyslot(key + ":clients") == slot
+        home = shared.server_of(key)
+        with redis.Redis.from_url(home.url) as node:
+            assert node.exists(key, key + ":clients") == 2
+        homes.add(home.port)
+        limiter.close()
+    assert len(shared.names()) == 24  # nothing else, anywhere
+    assert len(homes) == 3
+
+
+@pytest.mark.parametrize("shared", ["cluster"], indirect=True)
+def test_the_script_runs_on_the_node_of_the_key_s_slot_alone(shared: Shared) -> None:
+    """Every command each node received (MONITOR) while a client books, holds off and books:
+    the script with its two keys went to the node holding them, and no key to another node."""
+    monitors = {node.port: Monitor(node.port) for node in shared.servers}
+    limiter = bind(shared)
+    limiter.reserve()
+    limiter.hold_off(0.01)
+    limiter.reserve()
+    limiter.close()
+    seen = {port: monitor.stop() for port, monitor in monitors.items()}
+    home = shared.server_of(limiter.key).port
+    steps = re.findall(r'"EVALSHA" "[0-9a-f]{40}" "2" "([^"]+)" "([^"]+)"', seen[home])
+    assert steps.count((limiter.key, limiter.key + ":clients")) >= 3
+    assert all(limiter.key not in text for port, text in seen.items() if port != home)
+
+
+@pytest.mark.parametrize("shared", ["cluster"], indirect=True)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_silent_cluster_node_costs_one_timeout_not_two(
+    kind: Kind, shared: Shared, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node holding the key stops answering: its step gives up after `timeout` once, and is
+    not retried after the client reads the cluster's layout again (redis-py would: once more in
+    8.1, three times more in 5.2.1)."""
+    limiter = bind(shared, timeout=0.3, retry_interval=60)
+    try:
+        assert (await book(kind, limiter)).shared  # connected, the layout known
+        node = shared.server_of(limiter.key)
+        node.pause()
+        try:
+            started = time.monotonic()
+            ticket = await book(kind, limiter)
+            elapsed = time.monotonic() - started
+        finally:
+            node.resume()
+        assert not ticket.shared
+        assert 0.25 <= elapsed < 0.5
+        assert "Timeout" in redis_warnings(caplog.records, "failed")[0]
+    finally:
+        await limiter.aclose()
+
+
+def test_cluster_mode_against_a_server_that_is_not_a_cluster_falls_back_and_says_so(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = bind(redis_server.url, cluster=True)
+    assert not limiter.reserve().shared
+    (warning,) = redis_warnings(caplog.records, "failed")
+    assert "Cluster mode is not enabled" in warning
+    limiter.close()
+
+
+@pytest.mark.parametrize("shared", ["cluster"], indirect=True)
+def test_a_cluster_node_named_without_cluster_mode_falls_back_where_the_slot_is_elsewhere(
+    shared: Shared, caplog: pytest.LogCaptureFixture
+) -> None:
+    named = shared.servers[0]
+    limiters = (bind(shared.url, api_key=f"{API_KEY}-{n}") for n in range(12))
+    limiter = next(each for each in limiters if shared.server_of(each.key) is not named)
+    assert not limiter.reserve().shared
+    (warning,) = redis_warnings(caplog.records, "failed")
+    assert "MOVED" in warning.upper()  # MovedError in redis-py 8, ResponseError: MOVED in 5
+    limiter.close()
 
 
 # -- through the clients: the key, the environment, failures ------------------------------------
@@ -270,12 +511,14 @@ def test_the_api_key_never_reaches_redis(
 
 
 def test_the_environment_variable_shares_the_limit(
-    redis_server: RedisServer, inspect: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    shared: Shared, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_URL", shared.url)
+    if shared.cluster:
+        monkeypatch.setenv("CORTEX_RATE_LIMIT_REDIS_CLUSTER", "1")
     with FakeCortex(api_key=API_KEY) as fake, fake.client() as client:
         client.queries.run("tag = 'payments'")
-    assert KEY_NAME.fullmatch(state_key(inspect))
+    assert KEY_NAME.fullmatch(state_key(shared.inspect))
 
 
 def test_the_command_line_shares_the_limit_through_the_environment(
@@ -323,14 +566,16 @@ async def test_redis_down_falls_back_warns_once_and_recovers(
     assert len(redis_back(caplog.records)) == 1
 
 
+@pytest.mark.parametrize("cluster", [False, True], ids=["server", "cluster"])
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_a_silent_redis_costs_one_bounded_wait(
-    kind: Kind, caplog: pytest.LogCaptureFixture
+    kind: Kind, cluster: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A Redis that accepts connections and never answers: each step gives up after `timeout`,
-    then the client limits itself alone until `retry_interval` has passed."""
+    then the client limits itself alone until `retry_interval` has passed. With `cluster`, it
+    is the node the client would read the cluster's layout from."""
     with silent_redis() as url:
-        limiter = RedisLimiter(url=url, timeout=0.2, retry_interval=60)
+        limiter = RedisLimiter(url=url, timeout=0.2, retry_interval=60, cluster=cluster)
         with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
             api = Api(kind, api_key=API_KEY, base_url=fake.base_url, rate_limiter=limiter)
             try:
@@ -423,13 +668,13 @@ def test_the_password_is_not_in_the_outage_warning(caplog: pytest.LogCaptureFixt
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_killing_redis_mid_run_fails_no_call_and_warns_once(
-    kind: Kind, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+    kind: Kind, shared: Shared, caplog: pytest.LogCaptureFixture
 ) -> None:
     """8 workers on one client against a 10 req/s server: Redis is killed while they run, then
-    restarted. No call fails, one warning for the outage, one line (INFO) when Redis is back."""
+    restarted. No call fails, one warning for the outage, one line (INFO) when Redis is back.
+    In a cluster, the node holding the key is killed; restarted, it rejoins with its slots."""
     caplog.set_level(logging.INFO, logger="cortexio_sdk")
-    inspect = redis.Redis.from_url(redis_server.url)
-    limiter = RedisLimiter(url=redis_server.url, retry_interval=0.5)
+    limiter = shared.limiter(retry_interval=0.5)
     with FakeCortex(api_key=API_KEY, job_seconds=3600, rate_limit=10) as fake:
         api = Api(
             kind,
@@ -460,12 +705,12 @@ async def test_killing_redis_mid_run_fails_no_call_and_warns_once(
 
         async def scenario() -> None:
             await after(15, "with Redis")
-            assert inspect.keys("*")  # the limit was shared
-            redis_server.kill()
+            victim = shared.server_of(state_key(shared.inspect))  # the limit was shared
+            victim.kill()
             await after(20, "after the kill")
-            redis_server.restart()
+            victim.restart()
             deadline = time.monotonic() + 15
-            while not inspect.keys("*"):
+            while not shared.names():
                 assert time.monotonic() < deadline, "the limit never went back to Redis"
                 await anyio.sleep(0.05)
             await after(15, "after the restart")
@@ -501,7 +746,6 @@ async def test_killing_redis_mid_run_fails_no_call_and_warns_once(
         finally:
             stop.set()
             await api.close()
-            inspect.close()
     assert errors == []
     assert len(redis_warnings(caplog.records, "failed")) == 1
     assert len(redis_back(caplog.records)) == 1

@@ -131,7 +131,8 @@ class Cortex(_Base[httpx.Client, Queries]):
     - `allow_insecure_http`: permit plain http to a host other than this machine (the key would
       travel unencrypted).
     - `rate_limiter`: `RedisLimiter(url=...)` to share the limit with every process and host
-      using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`; else this client alone).
+      using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`, a Redis Cluster's node
+      with `CORTEX_RATE_LIMIT_REDIS_CLUSTER=1`; else this client alone).
     """
 
     _http_class = httpx.Client
@@ -186,7 +187,8 @@ class AsyncCortex(_Base[httpx.AsyncClient, AsyncQueries]):
     - `allow_insecure_http`: permit plain http to a host other than this machine (the key would
       travel unencrypted).
     - `rate_limiter`: `RedisLimiter(url=...)` to share the limit with every process and host
-      using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`; else this client alone).
+      using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`, a Redis Cluster's node
+      with `CORTEX_RATE_LIMIT_REDIS_CLUSTER=1`; else this client alone).
     """
 
     _http_class = httpx.AsyncClient

@@ -17,7 +17,7 @@ from ._checks import check_number
 from ._exceptions import ConfigurationError
 from ._http._retry import RequestPolicy, origin_of
 from ._ratelimit._limiter import Limiter, RateLimiter
-from ._ratelimit._redis_limiter import REDIS_URL_ENV, RedisLimiter
+from ._ratelimit._redis_limiter import REDIS_CLUSTER_ENV, REDIS_URL_ENV, RedisLimiter
 from ._version import __version__
 
 __all__ = [
@@ -151,15 +151,30 @@ def _rate_limiter(value: object) -> RedisLimiter | None:
         url = os.environ.get(REDIS_URL_ENV, "").strip()
         if not url:
             return None
+        cluster = _redis_cluster_env()
+        source = f"{REDIS_URL_ENV} with {REDIS_CLUSTER_ENV}=1" if cluster else REDIS_URL_ENV
         try:
-            return RedisLimiter(url=url)
+            return RedisLimiter(url=url, cluster=cluster)
         except ConfigurationError as exc:
-            raise ConfigurationError(f"{REDIS_URL_ENV}: {exc}") from None
+            raise ConfigurationError(f"{source}: {exc}") from None
     if not isinstance(value, RedisLimiter):
         raise ConfigurationError(
             f"rate_limiter must be a RedisLimiter or None, got {type(value).__name__}"
         )
     return value
+
+
+def _redis_cluster_env() -> bool:
+    raw = os.environ.get(REDIS_CLUSTER_ENV, "")
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(
+        f"{REDIS_CLUSTER_ENV} must be 1 or 0 (or true/false, yes/no, on/off), got {raw!r}",
+        setting=REDIS_CLUSTER_ENV,
+    )
 
 
 def _is_loopback(host: str) -> bool:

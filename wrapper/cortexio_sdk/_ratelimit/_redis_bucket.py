@@ -12,21 +12,28 @@ client falls back to its in-process limiter (one warning per outage), set to its
 rate the fleet last had (Redis counts the clients that booked lately), lets one caller ask Redis
 again every `retry_interval`, and logs when it is back. The Redis keys are a digest (see
 `RedisLimiter.bind`); the API key never reaches Redis.
+
+With `cluster=True` the same script runs through redis-py's cluster clients: its two keys share
+a hash tag, so it runs on the one node that holds the key's slot.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib.resources
 import logging
 import secrets
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -101,21 +108,58 @@ class RedisBucket:
         # restarted is dead, and a new one answers. A timeout is never retried, so a step that
         # fails costs `timeout`, not a multiple of it, before the fallback takes over.
         broken = (redis.ConnectionError,)
+        self._sync: redis.Redis | _SyncCluster
+        self._async: redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+        self._sync_script: Callable[..., Any]
+        self._async_script: Callable[..., Awaitable[Any]]
         try:
-            sync_pool = redis.BlockingConnectionPool.from_url(
-                config.url, retry=Retry(NoBackoff(), 1, broken), **options
-            )
-            async_pool = redis.asyncio.BlockingConnectionPool.from_url(
-                config.url, retry=AsyncRetry(NoBackoff(), 1, broken), **options
-            )
+            if config.cluster:
+                self._connect_cluster(options)
+            else:
+                sync_pool = redis.BlockingConnectionPool.from_url(
+                    config.url, retry=Retry(NoBackoff(), 1, broken), **options
+                )
+                async_pool = redis.asyncio.BlockingConnectionPool.from_url(
+                    config.url, retry=AsyncRetry(NoBackoff(), 1, broken), **options
+                )
+                self._sync = redis.Redis(connection_pool=sync_pool)
+                self._async = redis.asyncio.Redis(connection_pool=async_pool)
+                self._sync_script = self._sync.register_script(_script())
+                self._async_script = self._async.register_script(_script())
         except ValueError as exc:
             raise ConfigurationError(
                 f"RedisLimiter url {redacted(config.url)!r} is not valid: {exc}"
             ) from None
-        self._sync = redis.Redis(connection_pool=sync_pool)
-        self._async = redis.asyncio.Redis(connection_pool=async_pool)
-        self._sync_script: Script = self._sync.register_script(_script())
-        self._async_script: AsyncScript = self._async.register_script(_script())
+
+    def _connect_cluster(self, options: dict[str, Any]) -> None:
+        """redis-py's cluster clients, with the single server's bounds: the same timeouts and
+        pool size (per node), one immediate retry on a broken connection, a timeout never."""
+        config = self.config
+        options = {key: value for key, value in options.items() if key != "timeout"}
+        broken = (redis.ConnectionError,)
+        # redis-py's sync cluster client has no pool wait of its own: a pool class that has one.
+        pool = functools.partial(redis.BlockingConnectionPool, timeout=config.timeout)
+
+        def connect() -> redis.cluster.RedisCluster:
+            return _SyncRedisCluster.from_url(
+                config.url,
+                connection_pool_class=pool,
+                retry=Retry(NoBackoff(), 1, broken),
+                **options,
+            )
+
+        self._sync = _SyncCluster(connect, config.timeout)
+        self._sync_script = self._sync
+        # Reads the URL now (a bad one is a ConfigurationError); connects at its first command.
+        self._async = _AsyncRedisCluster.from_url(
+            config.url,
+            retry=AsyncRetry(NoBackoff(), 1, broken),
+            retry_on_error=list(broken),
+            **options,
+        )
+        self._async_script = _Queued(
+            self._async.register_script(_script()), config.max_connections, config.timeout
+        )
 
     def __repr__(self) -> str:
         return f"RedisBucket(url={redacted(self.config.url)!r}, key={self.key!r})"
@@ -253,6 +297,70 @@ class RedisBucket:
                 exc,
                 self.config.retry_interval,
             )
+
+
+class _SyncRedisCluster(redis.cluster.RedisCluster):
+    # Retried after the cluster's layout is read again: a broken connection, never a timeout
+    # (redis-py retries those too, 3 times in 5.2.1, so a silent node cost several `timeout`s).
+    ERRORS_ALLOW_RETRY = (redis.ConnectionError,)  # type: ignore[assignment]
+
+
+class _AsyncRedisCluster(redis.asyncio.cluster.RedisCluster):
+    ERRORS_ALLOW_RETRY = (redis.ConnectionError,)  # type: ignore[assignment]
+
+
+class _SyncCluster:
+    """The sync cluster client, made by the first step that needs it: redis-py's reads the
+    cluster's layout as it is made, and a cluster that is down then must cost a fallback, not
+    the construction of a Cortex client. Called like the script it runs."""
+
+    def __init__(self, connect: Callable[[], redis.cluster.RedisCluster], timeout: float) -> None:
+        self._connect = connect
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._client: redis.cluster.RedisCluster | None = None
+        self._script: Script | None = None
+
+    def __call__(self, *, keys: list[str], args: list[Any]) -> Any:
+        script = self._script if self._script is not None else self._connected()
+        return script(keys=keys, args=args)
+
+    def _connected(self) -> Script:
+        # Callers that arrive meanwhile wait as they would for a pooled connection, no longer.
+        if not self._lock.acquire(timeout=self._timeout):
+            raise redis.TimeoutError("waited too long for the cluster's layout")
+        try:
+            if self._script is None:
+                client = self._connect()
+                self._client, self._script = client, client.register_script(_script())
+            return self._script
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client, self._script = self._client, None, None
+        if client is not None:
+            client.close()
+
+
+class _Queued:
+    """The async cluster script, run by at most `limit` callers at once: redis-py's async cluster
+    client raises MaxConnectionsError past its pool where the single server's pool makes callers
+    wait, so they wait here instead, for `timeout` at most."""
+
+    def __init__(self, script: AsyncScript, limit: int, timeout: float) -> None:
+        self._script = script
+        self._slots = asyncio.Semaphore(limit)
+        self._timeout = timeout
+
+    async def __call__(self, *, keys: list[str], args: list[Any]) -> Any:
+        with anyio.fail_after(self._timeout):
+            await self._slots.acquire()
+        try:
+            return await self._script(keys=keys, args=args)
+        finally:
+            self._slots.release()
 
 
 @functools.cache

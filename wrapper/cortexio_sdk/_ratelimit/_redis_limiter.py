@@ -3,8 +3,9 @@
 Cortex limits requests per API key. A `Cortex` client limits itself (`_limiter.RateLimiter`), but
 twenty replicas sharing a key, each limiting itself, still send twenty times too much together.
 With `rate_limiter=RedisLimiter(url=...)` (or CORTEX_RATE_LIMIT_REDIS_URL) every client pointing
-at the same Redis books its slots in one bucket per key, and a 429's hold-off and lowered rate
-reach the whole fleet at once (`_redis_bucket.RedisBucket` does that).
+at the same Redis, a single server or a Redis Cluster (`cluster=True`), books its slots in one
+bucket per key, and a 429's hold-off and lowered rate reach the whole fleet at once
+(`_redis_bucket.RedisBucket` does that).
 
 This module holds only the settings, so that `import cortexio_sdk` never imports `redis`: the
 `redis` extra is needed by clients configured with a RedisLimiter, and only by them.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
@@ -26,9 +27,10 @@ from ._redact import redacted
 if TYPE_CHECKING:
     from ._redis_bucket import RedisBucket
 
-__all__ = ["REDIS_URL_ENV", "RedisLimiter"]
+__all__ = ["REDIS_CLUSTER_ENV", "REDIS_URL_ENV", "RedisLimiter"]
 
 REDIS_URL_ENV = "CORTEX_RATE_LIMIT_REDIS_URL"
+REDIS_CLUSTER_ENV = "CORTEX_RATE_LIMIT_REDIS_CLUSTER"
 _SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -49,7 +51,12 @@ class RedisLimiter:
     - `retry_interval`: while Redis is down, how often one caller asks it again (default 5 s).
     - `prefix`: of the Redis keys (default `cortexio-sdk:rate-limit`), followed by a digest of the
       base URL and API key (`{digest}` and `{digest}:clients`); the key never reaches Redis.
-    - `max_connections`: the Redis pool's size per client (default 32); callers beyond it queue.
+    - `max_connections`: the Redis pool's size per client (default 32; in a cluster, per node);
+      callers beyond it queue.
+    - `cluster`: True when `url` names a node of a Redis Cluster (from the environment:
+      CORTEX_RATE_LIMIT_REDIS_CLUSTER=1). The client finds the other nodes itself; the key's two
+      entries share one hash slot, so each bucket lives on one node. `redis://` or `rediss://`
+      only, and database 0 (a cluster has no other).
 
     One instance may serve several clients: each gets its own bucket (per base URL and key) and
     its own connections, closed with the client.
@@ -60,9 +67,14 @@ class RedisLimiter:
     retry_interval: float = 5.0
     prefix: str = "cortexio-sdk:rate-limit"
     max_connections: int = 32
+    cluster: bool = False
 
     def __attrs_post_init__(self) -> None:
-        _check_url(self.url)
+        if not isinstance(self.cluster, bool):
+            raise ConfigurationError(
+                f"RedisLimiter cluster must be True or False, got {self.cluster!r}"
+            )
+        _check_url(self.url, cluster=self.cluster)
         for name in ("timeout", "retry_interval"):
             try:
                 check_number(f"RedisLimiter {name}", getattr(self, name))
@@ -71,6 +83,12 @@ class RedisLimiter:
         if not isinstance(self.prefix, str) or not self.prefix:
             raise ConfigurationError(
                 f"RedisLimiter prefix must be a non-empty str, got {self.prefix!r}"
+            )
+        if "{" in self.prefix or "}" in self.prefix:
+            # Redis Cluster hashes the first {...} of a key: braces in the prefix would take the
+            # place of the digest's, and could send the key's two entries to different slots.
+            raise ConfigurationError(
+                f"RedisLimiter prefix must not contain braces, got {self.prefix!r}"
             )
         count = self.max_connections
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -94,7 +112,7 @@ class RedisLimiter:
         )
 
 
-def _check_url(url: object) -> None:
+def _check_url(url: object, *, cluster: bool) -> None:
     """Refuse a URL that cannot name a Redis server, saying which part is wrong."""
     if not isinstance(url, str):
         raise ConfigurationError(f"RedisLimiter url must be a str, got {type(url).__name__}")
@@ -110,4 +128,18 @@ def _check_url(url: object) -> None:
         raise ConfigurationError(
             "RedisLimiter url must be redis://host[:port][/db], rediss://... or unix:///path, "
             f"got {redacted(url)!r}"
+        )
+    if not cluster:
+        return
+    # redis-py's cluster clients reach nodes over TCP only, and a cluster has database 0 alone.
+    if parts.scheme == "unix":
+        raise ConfigurationError(
+            "RedisLimiter url must be redis:// or rediss:// with cluster=True (a cluster is "
+            f"reached over TCP), got {redacted(url)!r}"
+        )
+    databases = [parts.path.strip("/"), *parse_qs(parts.query).get("db", [])]
+    if any(db not in ("", "0") for db in databases):
+        raise ConfigurationError(
+            "RedisLimiter url must name database 0 or none with cluster=True (a Redis Cluster "
+            f"has no other), got {redacted(url)!r}"
         )

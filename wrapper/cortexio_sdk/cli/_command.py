@@ -8,7 +8,8 @@
     cortex-query serve-fake                        the embedded fake Cortex server
 
 Configuration: CORTEX_API_KEY and CORTEX_BASE_URL, as for the library and Cortex's own CLI;
-CORTEX_RATE_LIMIT_REDIS_URL shares the key's rate limit with other processes through Redis.
+CORTEX_RATE_LIMIT_REDIS_URL shares the key's rate limit with other processes through Redis
+(with CORTEX_RATE_LIMIT_REDIS_CLUSTER=1 when it names a node of a Redis Cluster).
 Results go to stdout (or --output) and nothing else does; progress and errors go to stderr.
 The global options (--base-url, --allow-insecure-http, -v) go before or after the command.
 """
@@ -116,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Cortex CQL queries and print the entities they find.",
         epilog=(
             "environment: CORTEX_API_KEY (required), CORTEX_BASE_URL, CORTEX_RATE_LIMIT_REDIS_URL"
-            f" (needs cortexio-sdk[redis])\n\nexit codes:\n{exits}"
+            " and CORTEX_RATE_LIMIT_REDIS_CLUSTER (need cortexio-sdk[redis])"
+            f"\n\nexit codes:\n{exits}"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
