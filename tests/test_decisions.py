@@ -97,7 +97,36 @@ def test_a_post_is_not_resent_after_a_5xx_but_is_after_a_429() -> None:
     limited = call(policy(FakeClock()), "POST").after_response(
         answer(429, headers={"Retry-After": "2"})
     )
-    assert limited == Decision(hold_off=2.0, retry_in=2.0)
+    # Everyone holds off 2 s; this caller books its next slot at once (the first after it).
+    assert limited == Decision(hold_off=2.0, retry_in=0.0)
+
+
+def test_429s_do_not_use_up_max_retries_while_the_deadline_bounds_them() -> None:
+    clock = FakeClock()
+    c = call(policy(clock, max_retries=2, call_timeout=30.0))
+    for _ in range(10):  # far more than max_retries: the limiter is learning, not failing
+        decision = c.after_response(answer(429, headers={"Retry-After": "2"}))
+        assert decision == Decision(hold_off=2.0, retry_in=0.0)
+        clock.now += 2.0
+    assert c.retries == 0
+    assert c.attempts == 11
+    clock.now += 9.5  # 0.5 s left: a 2 s hold-off would outlive the call
+    final = c.after_response(answer(429, headers={"Retry-After": "2"}))
+    assert isinstance(final.error, RateLimitError)
+    assert final.hold_off == 2.0  # the others still hold off
+
+
+def test_429s_count_against_max_retries_when_no_deadline_bounds_them() -> None:
+    c = call(policy(FakeClock(), max_retries=2, call_timeout=None))
+    for _ in range(2):
+        assert c.after_response(answer(429, headers={"Retry-After": "1"})).retry_in == 0.0
+    assert isinstance(c.after_response(answer(429)).error, RateLimitError)
+
+
+def test_max_retries_zero_still_means_no_retry_of_a_429() -> None:
+    c = call(policy(FakeClock(), max_retries=0))
+    decision = c.after_response(answer(429, headers={"Retry-After": "1"}))
+    assert isinstance(decision.error, RateLimitError)
 
 
 def test_a_success_hands_the_answer_back() -> None:
@@ -126,7 +155,7 @@ def test_a_429_holds_everyone_off_for_the_advised_time(
         assert 0.25 <= decision.hold_off <= 0.5  # the first backoff
     else:
         assert decision.hold_off == expected
-    assert decision.retry_in == decision.hold_off
+    assert decision.retry_in == 0.0  # the hold-off does the waiting, for every caller
     assert decision.error is None
 
 
@@ -191,7 +220,7 @@ def test_a_waits_deadline_bounds_the_calls_made_inside_it() -> None:
 
 def test_a_limiter_slot_past_the_deadline_fails_the_call_now() -> None:
     clock = FakeClock()
-    p = policy(clock, call_timeout=1, limiter=RateLimiter(60, burst=1, clock=clock))
+    p = policy(clock, call_timeout=1, limiter=RateLimiter(60, told=True, clock=clock))
     first, second = call(p), call(p)
     assert first.limiter_wait(p.limiter.reserve()) == 0
     with pytest.raises(DeadlineExceededError, match=r"needs 1\.0 s"):

@@ -23,107 +23,170 @@ def waits(limiter: RateLimiter, n: int) -> list[float]:
     return [round(limiter.reserve().wait, 6) for _ in range(n)]
 
 
-# -- arithmetic ---------------------------------------------------------------------------
+def passing(limiter: RateLimiter, clock: FakeClock, seconds: float) -> None:
+    """Callers that always have a request ready, for `seconds`, every one of them passing."""
+    end = clock.now + seconds
+    while True:
+        ticket = limiter.reserve()
+        if clock.now + ticket.wait > end:
+            return
+        clock.now += ticket.wait
+        limiter.succeeded()
 
 
-def test_a_burst_then_the_rate() -> None:
-    limiter = RateLimiter(600, clock=FakeClock())  # 10/s, burst of one second less one: 9
-    assert waits(limiter, 13) == [0.0] * 9 + [0.1, 0.2, 0.3, 0.4]
+def limited_once(limiter: RateLimiter, clock: FakeClock, retry_after: float = 1.0) -> None:
+    """One request answered 429: the limiter is told, and the hold-off passes."""
+    clock.now += limiter.reserve().wait
+    limiter.hold_off(retry_after)
+    clock.now += retry_after
 
 
-def test_without_burst_requests_are_spaced() -> None:
-    limiter = RateLimiter(600, burst=1, clock=FakeClock())
+# -- pacing -------------------------------------------------------------------------------
+
+
+def test_a_limit_it_was_told_is_paced_from_the_start_without_a_burst() -> None:
+    limiter = RateLimiter(600, told=True, clock=FakeClock())  # 10/s
     assert waits(limiter, 4) == [0.0, 0.1, 0.2, 0.3]
 
 
-def test_a_quiet_spell_refills_the_burst() -> None:
+def test_a_burst_it_was_told_goes_at_once() -> None:
+    limiter = RateLimiter(600, told=True, burst=3, clock=FakeClock())
+    assert waits(limiter, 5) == [0.0, 0.0, 0.0, 0.1, 0.2]
+
+
+def test_not_told_it_starts_at_an_eighth_and_doubles_while_requests_pass() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(600, clock=clock)
-    waits(limiter, 10)  # the burst of 9, and one 0.1 s later
-    clock.now += 0.5  # 5 slots have freed up again; one of them is the one booked at 0.1 s
-    assert waits(limiter, 6) == [0.0] * 4 + [0.1, 0.2]
-    clock.now += 60
-    assert waits(limiter, 10) == [0.0] * 9 + [0.1]
+    limiter = RateLimiter(960, clock=clock)  # Cortex's documented kind of limit: 16/s at most
+    assert limiter.rate == pytest.approx(2.0)  # an eighth
+    passing(limiter, clock, 2.1)  # confirmed after a second and four intervals of it
+    assert limiter.rate == pytest.approx(4.0)
+    passing(limiter, clock, 10.0)
+    assert limiter.rate == pytest.approx(16.0)  # and never past the maximum
+
+
+def test_a_sleeper_confirms_its_slot_and_is_told_what_is_left() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(60, told=True, clock=clock)  # one a second
+    limiter.reserve()
+    ticket = limiter.reserve()
+    assert ticket.wait == pytest.approx(1.0)
+    clock.now += 0.4  # woke early (RECHECK): the slot is still ahead
+    again = limiter.reserve(ticket)
+    assert again.wait == pytest.approx(0.6)
+    assert again.epoch == ticket.epoch
+    clock.now += 0.6
+    assert limiter.reserve(again).wait == 0.0
+
+
+def test_a_faster_rate_rebooks_the_sleepers_so_it_applies_at_once() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(960, clock=clock)  # starts at 2/s
+    queued = [limiter.reserve() for _ in range(12)]  # 12 callers, queued 6 s deep at 2/s
+    assert queued[-1].wait == pytest.approx(5.5)
+    for ticket in queued[:5]:  # the first five go, one every half second, and pass
+        clock.now = 1000.0 + ticket.wait
+        assert limiter.reserve(ticket).wait == 0.0
+        limiter.succeeded()
+    assert limiter.rate == pytest.approx(4.0)  # 2/s confirmed: twice as fast now
+    rebooked = [limiter.reserve(ticket) for ticket in queued[5:]]
+    assert all(new.epoch != old.epoch for new, old in zip(rebooked, queued[5:], strict=True))
+    # The seven left go at 4/s from now, not at their old slots up to 3.5 s away.
+    assert [round(t.wait, 6) for t in rebooked] == [round(0.25 * n, 6) for n in range(1, 8)]
+
+
+# -- 429s -----------------------------------------------------------------------------------
 
 
 def test_a_hold_off_makes_everyone_wait_and_voids_earlier_slots() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(600, clock=clock)
+    limiter = RateLimiter(600, told=True, clock=clock)
     before = limiter.reserve()
-    assert limiter.reserve(before) == (0.0, before.epoch, False)  # still valid: confirmed
+    assert limiter.reserve(before).wait == 0.0  # still valid: confirmed
     limiter.hold_off(2.0)
     rebooked = limiter.reserve(before)  # voided by the hold-off: booked again, after it
     assert rebooked.epoch != before.epoch
     assert rebooked.wait == pytest.approx(2.0)
     assert limiter.hold_remaining() == pytest.approx(2.0)
-    after = limiter.reserve()
-    assert limiter.reserve(after).wait == 0.0  # valid: confirmed
-    assert after.wait == pytest.approx(2.0)
     clock.now += 2.5
     assert limiter.hold_remaining() == 0.0
-    assert limiter.reserve().wait < 2.0
 
 
-def test_one_burst_into_the_limit_lowers_the_rate_once() -> None:
+def test_429s_answering_requests_sent_before_a_hold_off_teach_nothing_more() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(600, clock=clock)
-    for _ in range(6):  # six 429s answering one burst, while the first hold-off is on
-        limiter.hold_off(1.0)
+    limiter = RateLimiter(600, told=True, clock=clock)
+    limiter.hold_off(1.0)
+    learnt = (limiter.rate, limiter.learner.lo, limiter.learner.hi)
+    for _ in range(5):  # the rest of a burst, answered while the hold-off is on
         clock.now += 0.01
-    assert limiter.rate == pytest.approx(10 * 0.7)
-    clock.now += 1.0  # the hold-off is over: a new 429 is a new signal
-    limiter.hold_off(1.0)
-    assert limiter.rate == pytest.approx(10 * 0.7 * 0.7)
+        limiter.hold_off(1.0)
+    assert (limiter.rate, limiter.learner.lo, limiter.learner.hi) == learnt
 
 
-def test_the_burst_shrinks_with_the_rate() -> None:
+def test_a_429_at_a_rate_known_to_pass_starts_again_below_it() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(600, clock=clock)
-    limiter.hold_off(1.0)  # 10/s becomes 7/s
-    got = waits(limiter, 9)
-    # When the hold-off ends 6.3 may go at once (the default burst's 0.9 s at 7/s), not the 9 of
-    # full speed: 6 at once, the next 0.3 of a slot later, then one every 1/7 s.
-    assert got[:6] == [1.0] * 6
-    assert got[6:] == pytest.approx([1.0 + (n + 0.7) / 7 for n in range(3)], abs=1e-6)
+    limiter = RateLimiter(600, told=True, clock=clock)
+    passing(limiter, clock, 2.0)  # 10/s confirmed: steady at the maximum
+    assert limiter.learner.lo == pytest.approx(10.0)
+    limited_once(limiter, clock)  # the limit fell (another client took part of it)
+    assert limiter.learner.hi == pytest.approx(10.0)
+    assert limiter.rate == pytest.approx(5.0)  # tries half first
 
 
-def test_the_rate_recovers_gradually_and_never_passes_the_maximum() -> None:
+def test_what_passed_between_two_429s_bounds_the_limit_whatever_the_bucket() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(600, clock=clock)
+    limiter = RateLimiter(600, told=True, clock=clock)
     limiter.hold_off(1.0)
-    assert limiter.rate == pytest.approx(7.0)
-    for _ in range(10):
+    for _ in range(39):  # 39 pass over the next 10 s...
+        clock.now += 10.0 / 39
         limiter.succeeded()
-    assert limiter.rate == pytest.approx(7.0 + 10 * 0.1)  # 1% of the maximum per success
-    for _ in range(1000):
-        limiter.succeeded()
-    assert limiter.rate == pytest.approx(10.0)
-
-
-def test_recovery_slows_near_the_limit_the_server_let_through() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(1200, clock=clock)  # 20/s, but the server lets only 10/s through
-    for _ in range(10):  # the second before the 429: ten successes
-        clock.now += 0.1
-        limiter.succeeded()
-    limiter.hold_off(1.0)
-    assert limiter.rate == pytest.approx(20 * 0.7)  # 14/s: above what the server allowed
-    clock.now += 5.0
-    limiter.succeeded()  # already past 90 % of the 10/s seen: a tenth of 1 % of the maximum
-    assert limiter.rate == pytest.approx(14.0 + 0.02)
+    limiter.hold_off(1.0)  # ...and the bucket is empty again
+    assert limiter.learner.floor == pytest.approx((39 - 1) / 10.0, rel=0.01)
 
 
 def test_the_rate_has_a_floor() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(600, clock=clock)
-    for _ in range(50):
-        limiter.hold_off(0.0)
+    limiter = RateLimiter(600, told=True, clock=clock)
+    for _ in range(60):
+        limited_once(limiter, clock, 0.0)
         clock.now += 0.001
-    assert limiter.rate == pytest.approx(10 * 0.05)
+    assert limiter.rate == pytest.approx(10 * limiter.tuning.min_fraction)
+
+
+# -- the burst ------------------------------------------------------------------------------
+
+
+def test_a_burst_is_tried_after_a_while_and_kept_once_it_passes() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(600, told=True, clock=clock)
+    passing(limiter, clock, limiter.tuning.burst_retry + 1)
+    clock.now += 5.0  # a quiet spell
+    assert waits(limiter, 2) == [0.0, 0.0]  # one more at once than known: a try
+    limiter.succeeded()
+    limiter.succeeded()
+    clock.now += 2.0
+    limiter.succeeded()  # no 429 followed
+    assert limiter.learner.burst == 2.0
+
+
+def test_a_429_right_after_a_burst_blames_the_burst_not_the_rate() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(600, told=True, clock=clock)
+    passing(limiter, clock, limiter.tuning.burst_retry + 1)
+    rate = limiter.rate
+    clock.now += 5.0
+    waits(limiter, 2)  # the try of one more at once...
+    limiter.hold_off(1.0)  # ...met a 429
+    assert limiter.rate == rate
+    assert limiter.learner.burst == 1.0
+    clock.now += 5.0
+    assert waits(limiter, 2) == [0.0, 0.1]  # no burst tried again for a while
+
+
+# -- threads and fleets ---------------------------------------------------------------------
 
 
 def test_booking_from_many_threads_loses_no_slot() -> None:
-    limiter = RateLimiter(600, burst=1, clock=FakeClock())
+    limiter = RateLimiter(600, told=True, clock=FakeClock())
     booked: list[float] = []
     lock = threading.Lock()
 
@@ -143,13 +206,12 @@ def test_booking_from_many_threads_loses_no_slot() -> None:
 def test_a_share_of_a_fleet_paces_from_now_and_never_climbs_past_its_part() -> None:
     """What a process keeps to when the limiter it shared with 3 others becomes unreachable."""
     clock = FakeClock()
-    limiter = RateLimiter(600, clock=clock)  # 10/s with a burst of 10, none used yet
+    limiter = RateLimiter(600, told=True, clock=clock)
     limiter.take_share(0.25, 8.0)  # a quarter of the 8/s the fleet was at
     assert limiter.rate == pytest.approx(2.0)
     assert waits(limiter, 3) == [0.0, 0.5, 1.0]  # no saved burst: the server's bucket is empty
-    for _ in range(1000):
-        limiter.succeeded()
-    assert limiter.rate == pytest.approx(2.5)  # climbs back, to a quarter of 10/s at most
+    passing(limiter, clock, 600.0)
+    assert limiter.rate == pytest.approx(2.5)  # probes up, to a quarter of 10/s at most
 
 
 def test_requests_per_minute_must_be_positive() -> None:
@@ -176,8 +238,8 @@ async def test_requests_per_minute_paces_the_client(
         await paced.get(f"paced-{n}")
     paced_took = time.monotonic() - started
 
-    # 600/min is 10/s with a burst of 10: the last 10 of 20 requests take >= 0.9 s.
-    assert 0.85 <= paced_took < 3.0
+    # Told 600/min: 10/s from the start, paced without a burst: 20 requests take 1.9 s.
+    assert 1.8 <= paced_took < 5.0
     assert fast_took < paced_took / 2
 
 

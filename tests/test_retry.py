@@ -28,6 +28,7 @@ from cortexio_sdk import (
     APITimeoutError,
     AsyncCortex,
     Cortex,
+    DeadlineExceededError,
     InternalServerError,
     RateLimitError,
 )
@@ -140,12 +141,27 @@ async def test_a_wait_over_the_cap_raises_at_once(
     assert caught.value.status_code == 429
 
 
-async def test_429_retries_stop_at_max_retries(connect: Connect, server: LoopbackServer) -> None:
+async def test_429_retries_stop_at_max_retries_without_a_deadline(
+    connect: Connect, server: LoopbackServer
+) -> None:
     server.handler = lambda _r: rate_limited("0", problem_body(0))
     with pytest.raises(RateLimitError) as caught:
-        await connect(max_retries=3).get("job-1")
+        await connect(max_retries=3, call_timeout=None).get("job-1")
     assert server.count() == 4  # the first try and three retries
     assert caught.value.retry_after == 0
+
+
+async def test_429s_are_retried_past_max_retries_until_the_deadline(
+    connect: Connect, server: LoopbackServer
+) -> None:
+    # The limiter's own learning meets 429s: they do not use up the call's retries, and the
+    # call's deadline still bounds them.
+    server.handler = lambda _r: rate_limited("0", problem_body(0))
+    started = time.monotonic()
+    with pytest.raises((RateLimitError, DeadlineExceededError)):
+        await connect(max_retries=1, call_timeout=1.5, requests_per_minute=6000).get("job-1")
+    assert server.count() > 2  # max_retries=1 alone would have stopped at 2
+    assert time.monotonic() - started < 1.5 * 3
 
 
 async def test_max_retries_zero_means_one_request(connect: Connect, server: LoopbackServer) -> None:

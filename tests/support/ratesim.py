@@ -13,64 +13,73 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
 
 import httpx
 from cortexio_sdk._http._retry import Call, RequestPolicy
 from cortexio_sdk._ratelimit._limiter import RateLimiter
-from cortexio_sdk.testing._faults import RateLimit
+from cortexio_sdk.testing._faults import make_limit
 from fakeclock import FakeClock
 
 URL = "https://api.example.test/api/v1/queries/job-1"
 DOCUMENTED_RPM = 1000.0  # the SDK's default: it is not told the server's limit
+CALLERS = (1, 4, 16, 64)
 
 
-class Server(Protocol):
-    limit: float  # requests per second it lets through in the long run
+class Server:
+    """One of the fake Cortex's own rate limits (`make_limit`: a token bucket, a fixed or a
+    sliding window; over it, 429 with whole seconds of Retry-After), made at simulated time 0.
+
+    `change`: (at, factor): from `at` seconds on, the limit is `factor` times what it was (another
+    client joined or left the key), carrying over what was used, as `faults.rate_limit` does.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        burst: float | None = None,
+        *,
+        shape: str = "token-bucket",
+        window: float = 1.0,
+        change: tuple[float, float] | None = None,
+    ) -> None:
+        self._make = partial(make_limit, burst=burst, shape=shape, window=window)
+        self.limit = per_second  # at the start
+        self._limit = self._make(per_second, now=0.0)
+        self._change = change
+        self._changed = False
+        self.shape = shape
+
+    def limit_at(self, now: float) -> float:
+        """Requests per second it lets through in the long run at `now`."""
+        if self._change is not None and now >= self._change[0]:
+            return self.limit * self._change[1]
+        return self.limit
 
     def answer(self, now: float) -> int | None:
         """None: accepted; else the whole seconds of its Retry-After."""
+        if self._change is not None and not self._changed and now >= self._change[0]:
+            at, factor = self._change
+            changed = self._make(self.limit * factor, now=at)
+            changed.carry_over(self._limit)
+            self._limit, self._changed = changed, True
+        return self._limit.take(now)
 
 
-class TokenBucket:
-    """The fake Cortex's own token bucket (`RateLimit`: `rate` tokens a second, up to `burst`;
-    over it, 429 with the seconds to the next token, rounded up), full at simulated time 0."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.limit = rate
-        self._bucket = RateLimit(rate, burst, now=0.0)
-
-    def answer(self, now: float) -> int | None:
-        return self._bucket.take(now)
+def TokenBucket(rate: float, burst: float) -> Server:
+    return Server(rate, burst)
 
 
-@dataclass
-class FixedWindow:
-    """`count` requests per `window` seconds; over it, 429 until the window's end (rounded up)."""
+def FixedWindow(count: int, window: float) -> Server:
+    return Server(count / window, shape="fixed-window", window=window)
 
-    count: int
-    window: float
-    _start: float = 0.0
-    _used: int = 0
 
-    @property
-    def limit(self) -> float:
-        return self.count / self.window
-
-    def answer(self, now: float) -> int | None:
-        if now >= self._start + self.window:
-            self._start += self.window * ((now - self._start) // self.window)
-            self._used = 0
-        if self._used < self.count:
-            self._used += 1
-            return None
-        return max(1, math.ceil(self._start + self.window - now))
+def SlidingWindow(count: int, window: float) -> Server:
+    return Server(count / window, shape="sliding-window", window=window)
 
 
 @dataclass
@@ -80,12 +89,19 @@ class Result:
     accepted: Counter[int] = field(default_factory=Counter)  # per whole second
     limited: Counter[int] = field(default_factory=Counter)
     failed: int = 0
+    per_caller: Counter[int] = field(default_factory=Counter)  # successful calls by caller
+    limit_at: Callable[[float], float] | None = None
+
+    def _limit_over(self, seconds: range) -> float:
+        if self.limit_at is None:
+            return self.limit * len(seconds)
+        return sum(self.limit_at(s + 0.5) for s in seconds)
 
     def goodput(self, start: float = 0.0, end: float | None = None) -> float:
-        """Accepted requests a second between start and end, as a share of the server's limit."""
+        """Accepted requests between start and end, as a share of what the limit allowed."""
         end = self.seconds if end is None else end
         seconds = range(int(start), int(end))
-        return sum(self.accepted[s] for s in seconds) / (end - start) / self.limit
+        return sum(self.accepted[s] for s in seconds) / self._limit_over(seconds)
 
     def share_429(self, start: float = 0.0, end: float | None = None) -> float:
         end = self.seconds if end is None else end
@@ -93,6 +109,11 @@ class Result:
         ok = sum(self.accepted[s] for s in seconds)
         limited = sum(self.limited[s] for s in seconds)
         return limited / max(1, ok + limited)
+
+    def fairness(self) -> float:
+        """The fewest successful calls of any caller, as a share of the mean (1.0: all equal)."""
+        counts = list(self.per_caller.values())
+        return min(counts) / (sum(counts) / len(counts)) if counts else 0.0
 
 
 def simulate(
@@ -102,8 +123,13 @@ def simulate(
     seconds: float,
     requests_per_minute: float = DOCUMENTED_RPM,
     seed: int = 0,
+    client: str = "sdk",
 ) -> Result:
-    """`callers` callers sharing one client, each sending GETs back to back for `seconds`."""
+    """`callers` callers sharing one client, each sending GETs back to back for `seconds`.
+
+    `client`: "sdk", the SDK's limiter and retry decisions at their defaults; or "plain", what a
+    user would otherwise write: each caller sleeps the Retry-After of a 429 and sends again.
+    """
     clock = FakeClock(0.0)  # the run's seconds count from 0
     limiter = RateLimiter(requests_per_minute, clock=clock)
     policy = RequestPolicy(
@@ -117,27 +143,42 @@ def simulate(
         clock=clock,
         rng=random.Random(seed),
     )
-    result = Result(seconds=seconds, limit=server.limit)
+    result = Result(seconds=seconds, limit=server.limit, limit_at=server.limit_at)
     order = itertools.count()  # ties in time go in the order they were scheduled
-    # (time, order, caller's call, the ticket it slept on or None to book afresh)
-    events: list[tuple[float, int, Call, object]] = []
+    # (time, order, caller, its call, the ticket it slept on or None to book afresh)
+    events: list[tuple[float, int, int, Call, object]] = []
 
-    def book(call: Call, previous: object) -> None:
+    def schedule(at: float, caller: int, call: Call, ticket: object) -> None:
+        heapq.heappush(events, (at, next(order), caller, call, ticket))
+
+    def book(caller: int, call: Call, previous: object) -> None:
+        if client == "plain":
+            send(caller, call)
+            return
         ticket = limiter.reserve(previous)  # type: ignore[arg-type]
-        wait = ticket.wait
+        wait = call.limiter_wait(ticket)
         if wait > 0:
-            heapq.heappush(events, (clock.now + wait, next(order), call, ticket))
+            schedule(clock.now + wait, caller, call, ticket)
         else:
-            send(call)
+            send(caller, call)
 
-    def send(call: Call) -> None:
+    def send(caller: int, call: Call) -> None:
         second = int(clock.now)
         retry_after = server.answer(clock.now)
         if retry_after is None:
             result.accepted[second] += 1
-            response = httpx.Response(200, json={}, request=call.request)
         else:
             result.limited[second] += 1
+        if client == "plain":
+            if retry_after is None:
+                result.per_caller[caller] += 1
+                start_call(caller)
+            else:
+                schedule(clock.now + retry_after, caller, call, None)
+            return
+        if retry_after is None:
+            response = httpx.Response(200, json={}, request=call.request)
+        else:
             body = {"type": "about:blank", "title": "Too Many Requests", "status": 429}
             response = httpx.Response(
                 429, headers={"Retry-After": str(retry_after)}, json=body, request=call.request
@@ -147,34 +188,67 @@ def simulate(
             limiter.hold_off(decision.hold_off)
         if decision.error is not None:
             result.failed += 1
-            start_call()
+            start_call(caller)
         elif decision.retry_in is not None:
-            heapq.heappush(events, (clock.now + decision.retry_in, next(order), call, None))
+            schedule(clock.now + decision.retry_in, caller, call, None)
         else:
-            start_call()
+            result.per_caller[caller] += 1
+            start_call(caller)
 
-    def start_call() -> None:
-        heapq.heappush(
-            events, (clock.now, next(order), policy.start(httpx.Request("GET", URL)), None)
-        )
+    def start_call(caller: int) -> None:
+        schedule(clock.now, caller, policy.start(httpx.Request("GET", URL)), None)
 
-    for _ in range(callers):
-        start_call()
+    for caller in range(callers):
+        start_call(caller)
     while events and events[0][0] < seconds:
-        clock.now, _, call, previous = heapq.heappop(events)
-        book(call, previous)
+        clock.now, _, caller, call, previous = heapq.heappop(events)
+        book(caller, call, previous)
     return result
 
 
+def _rate_name(rate: float) -> str:
+    return f"{rate:.3g}/s"
+
+
 def shapes() -> list[tuple[str, Callable[[], Server]]]:
-    """The server shapes users meet (issue 13's sweep), each as a way to make a fresh one."""
+    """The server shapes of issue 13's sweep, each as a way to make a fresh one: token buckets
+    of 2, 5, 10 and 16.7/s with bursts of 1, 2, 5, a second's and a minute's worth, and fixed
+    windows per second and per minute."""
     made: list[tuple[str, Callable[[], Server]]] = []
     for rate in (2.0, 5.0, 10.0, 1000 / 60):
         bursts = {"1": 1.0, "2": 2.0, "5": 5.0, "1 s": rate, "1 min": rate * 60}
         for name, burst in bursts.items():
-            made.append((f"bucket {rate:.3g}/s burst {name}", partial(TokenBucket, rate, burst)))
+            made.append((f"bucket {_rate_name(rate)} burst {name}", partial(Server, rate, burst)))
     made.append(("window 10 per s", partial(FixedWindow, 10, 1.0)))
     made.append(("window 600 per min", partial(FixedWindow, 600, 60.0)))
+    return made
+
+
+WIDE_RATES = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 13.0, 1000 / 60)
+
+
+def wide_shapes() -> list[tuple[str, Callable[[], Server]]]:
+    """Many more shapes than the issue's, for the tests: every rate of WIDE_RATES with token
+    buckets of bursts 1, 2, 3, 5, 10, a second's, ten seconds' and a minute's worth; fixed and
+    sliding windows of a second, ten seconds and a minute wherever the count comes out whole."""
+    made: list[tuple[str, Callable[[], Server]]] = []
+    for rate in WIDE_RATES:
+        name = _rate_name(rate)
+        bursts = {"1": 1, "2": 2, "3": 3, "5": 5, "10": 10, "1 s": rate, "10 s": rate * 10}
+        bursts["1 min"] = rate * 60
+        for burst_name, burst in bursts.items():
+            made.append((f"bucket {name} burst {burst_name}", partial(Server, rate, burst)))
+        for shape in ("fixed-window", "sliding-window"):
+            for window, unit in ((1.0, "s"), (10.0, "10 s"), (60.0, "min")):
+                count = rate * window
+                if abs(count - round(count)) > 1e-9:
+                    continue
+                made.append(
+                    (
+                        f"{shape.split('-')[0]} window {round(count)} per {unit}",
+                        partial(Server, rate, shape=shape, window=window),
+                    )
+                )
     return made
 
 

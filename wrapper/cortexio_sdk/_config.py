@@ -53,7 +53,10 @@ class Settings:
         origin = origin_of(httpx.URL(self.base_url))
         limiter: Limiter
         if self.rate_limiter is None:
-            limiter = RateLimiter(self.requests_per_minute)
+            # Told a limit of their own, a client starts at it; at the documented one (shared
+            # with every other client of the key) it starts lower and finds what it gets.
+            told = self.requests_per_minute != DEFAULT_REQUESTS_PER_MINUTE
+            limiter = RateLimiter(self.requests_per_minute, told=told)
         else:
             scheme, host, port = origin
             limiter = self.rate_limiter.bind(

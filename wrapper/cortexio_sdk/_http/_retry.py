@@ -31,6 +31,7 @@ from .._exceptions import (
     CortexError,
     DeadlineExceededError,
 )
+from .._ratelimit._limiter import RECHECK
 from ._response_errors import error_from_response
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ class Call:
         self.policy = policy
         self.request = request
         self.deadline = deadline
-        self.retries = 0
+        self.retries = 0  # retries that count against max_retries
+        self.attempts = 1  # requests sent, 429s retried for free included
         self._method = request.method.upper()
         self._base_timeout = dict(request.extensions.get("timeout", {}))
 
@@ -120,7 +122,8 @@ class Call:
         return None if self.deadline is None else self.deadline - self.policy.clock()
 
     def limiter_wait(self, ticket: Ticket) -> float:
-        """Seconds to sleep on the limiter's ticket (0: send now), unless that outlives the call."""
+        """Seconds to sleep before confirming the limiter's ticket (0: send now), at most
+        `RECHECK`; raises when its slot is past the call's deadline."""
         wait = ticket.wait
         remaining = self.remaining()
         if remaining is not None and wait >= remaining:
@@ -130,7 +133,7 @@ class Call:
             )
         if wait > 0 and logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s waits %.2f s for the rate limiter", self.label, wait)
-        return wait
+        return min(wait, RECHECK)
 
     def prepare(self) -> None:
         """Set auth, user agent and this attempt's timeouts on the request."""
@@ -159,7 +162,7 @@ class Call:
         status = response.status_code
         if logger.isEnabledFor(logging.DEBUG):
             # Checked first: the label costs a URL copy, measurable on every request.
-            logger.debug("%s answered %d (attempt %d)", self.label, status, self.retries + 1)
+            logger.debug("%s answered %d (attempt %d)", self.label, status, self.attempts)
         if status < 400:
             self.policy.limiter.succeeded()
             return HAND_BACK
@@ -185,7 +188,7 @@ class Call:
             raise DeadlineExceededError(f"{self.label}: the call's deadline passed") from exc
         if not isinstance(exc, httpx.TransportError):
             raise exc
-        error = _typed(exc, self.label, attempts=self.retries + 1)
+        error = _typed(exc, self.label, attempts=self.attempts)
         not_sent = isinstance(exc, _NOT_SENT)
         permanent = isinstance(exc, _PERMANENT) or _certificate_rejected(exc)
         if permanent or not (not_sent or self._method in _IDEMPOTENT):
@@ -207,28 +210,46 @@ class Call:
             return Decision(error=error)
         delay = self._backoff() if advised is None else advised
         source = "backoff" if advised is None else "Retry-After"
-        decision = self._retry_or_give_up(error, delay, f"answered 429 ({source})")
-        # Every caller sharing the limit holds off, whether or not this one tries again.
+        # A 429 is the limiter still learning the server's limit, not this call failing: while
+        # the call has a deadline to bound it, it does not use up max_retries (0 still means
+        # no retry at all). Every caller sharing the limit holds off; this one books its next
+        # slot at once, so it goes first when the hold-off ends instead of queueing behind
+        # callers that never met the 429.
+        free = self.deadline is not None and self.policy.max_retries > 0
+        decision = self._retry_or_give_up(
+            error, delay, f"answered 429 ({source})", counted=not free
+        )
+        if decision.retry_in is not None:
+            decision = attrs.evolve(decision, retry_in=0.0)
         return attrs.evolve(decision, hold_off=delay)
 
     def _retry_or_give_up(
-        self, error: CortexError, delay: float, reason: str, *, connection_failed: bool = False
+        self,
+        error: CortexError,
+        delay: float,
+        reason: str,
+        *,
+        connection_failed: bool = False,
+        counted: bool = True,
     ) -> Decision:
-        if self.retries >= self.policy.max_retries:
+        if counted and self.retries >= self.policy.max_retries:
             return Decision(error=error)
         remaining = self.remaining()
         if remaining is not None and delay >= remaining:
             return Decision(error=error)  # sleeping would outlive the call's deadline
-        self.retries += 1
+        self.attempts += 1
+        if counted:
+            self.retries += 1
         # `extra` lets a front end pick out the first retry of a connection that could not be
         # made (the CLI shows it even without -v, so a wrong address is not minutes of silence).
         logger.info(
-            "%s %s; retrying in %.2f s (retry %d of %d)",
+            "%s %s; retrying in %.2f s (%s)",
             self.label,
             reason,
             delay,
-            self.retries,
-            self.policy.max_retries,
+            f"retry {self.retries} of {self.policy.max_retries}"
+            if counted
+            else f"attempt {self.attempts}; 429s do not count against max_retries",
             extra={"cortexio_retry": self.retries, "cortexio_connection_failed": connection_failed},
         )
         return Decision(retry_in=delay)

@@ -1,25 +1,47 @@
 """The client-side rate limiter shared by every thread and task using one client.
 
-Why our own code: the libraries that throttle (`limits`, `pyrate-limiter`, `aiolimiter`) offer a
-fixed rate, and one of them per sync or async world; what Cortex needs is a rate that reacts to
-the server. A 429 means the real limit is lower than we thought (other clients share the key),
-so every caller of the client holds off until the server's Retry-After has passed and the rate
-drops; it then climbs back gradually while requests succeed. That is a few lines of arithmetic
-under a lock, which both the sync and the async transport share.
+Why our own code: the libraries that throttle (`limits`, `pyrate-limiter`, `aiolimiter`) keep to
+a rate they are given, one of them per sync or async world; Cortex's limit has to be learnt. It
+documents 1,000 requests a minute per key and nothing about the shape of its bucket, and other
+clients on the same key take part of it, so the client cannot know in advance how fast, nor how
+many at once, the server will let it send. It learns both from what it sees:
+
+- It paces: one request per interval, never a burst it has no evidence for (a server's bucket
+  may hold a single request). It starts at the configured rate (Cortex's documented one).
+- The rate is found by bracketing. `lo` is the fastest rate confirmed to pass: sent at for a
+  while (`Tuning.confirm_seconds`, and a few requests) with no 429, with callers waiting for
+  their turn (a rate the callers did not use proves nothing). `hi` is the slowest rate that met
+  a 429. Each trial tries the middle of the bracket (geometric), so a limit a factor of 8 away
+  is found in about 7 trials; once the bracket is narrower than `Tuning.precision` the client
+  keeps to `Tuning.margin` of `lo`: under the limit, with room for network jitter.
+- A 429 at a rate confirmed to pass means the limit fell (another client took part of it): the
+  bracket starts again from half that rate, which is tried before anything faster.
+- Now and then (every `probe_requests` requests, at least `probe_seconds`) the steady client
+  tries 5 % faster, in case the limit rose (a client sharing the key left); each confirmed step
+  doubles the next one, so a limit that doubled is found in a few trials, while a limit that
+  did not costs one 429 per probe.
+- The burst: a request sent ahead of its paced slot after a quiet spell (the burst) that
+  passes is evidence that the server holds one more, up to a second's worth; a 429 right after
+  such a request halves it and says nothing about the rate, and the next attempt at a larger
+  burst waits a minute.
+
+Every 429 makes every caller hold off until its Retry-After has passed (`hold_off`); 429s that
+arrive during a hold-off answer requests sent before it and teach nothing more.
 
 The algorithm is GCRA (a token bucket expressed as a "theoretical arrival time"): `reserve()`
 books the next free slot and returns how long the caller must sleep before using it. Booking is
 instant and never blocks under the lock, so it is safe from threads and event loops alike.
 
-`Limiter` is what the transports need from a limiter; `_redis_bucket.RedisBucket` is the
-same arithmetic kept in Redis for a whole fleet, whose calls are I/O: hence the async twins.
+`Learner` holds that arithmetic on plain numbers, with the time passed in; `RateLimiter` is it
+under a lock on this process's clock, and `_redis_bucket.lua` is the same lines in Lua, run in
+Redis for a whole fleet (tests/test_redis_limiter.py runs both on the same events and compares).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
@@ -27,7 +49,7 @@ import attrs
 
 from .._checks import check_number
 
-__all__ = ["Limiter", "RateLimiter", "Ticket", "Tuning"]
+__all__ = ["Learner", "Limiter", "RateLimiter", "Ticket", "Tuning"]
 
 
 class Limiter(Protocol):
@@ -56,66 +78,345 @@ class Limiter(Protocol):
 
 @attrs.frozen
 class Tuning:
-    """How the rate reacts to the server; see RateLimiter. Shared with the Redis limiter."""
+    """How the limiter learns the server's limit; see the module docstring. Shared with Redis."""
 
-    decrease: float = 0.7
-    recovery: float = 0.01
-    caution: float = 0.9
-    probe: float = 0.1
-    min_fraction: float = 0.05
+    start: float = 0.125  # a new client starts at this share of the maximum, doubling...
+    backoff: float = 0.5  # a 429 at a rate known to pass: try this share of it first
+    precision: float = 0.035  # the bracket [lo, hi] is narrow enough: hi <= lo * (1 + this)
+    margin: float = 0.985  # once learnt, keep to this share of the rate known to pass
+    confirm_seconds: float = 1.0  # a trial rate passes after this long without a 429...
+    confirm_requests: float = 4.0  # ...and at least this many intervals of it
+    saturated: float = 0.9  # ...during which the callers sent at least this share of it
+    probe_seconds: float = 60.0  # a steady client tries faster at most this often...
+    probe_requests: float = 300.0  # ...and only after this many requests
+    first_step: float = 0.03  # the first try faster; each that passes doubles the next
+    patience: float = 15.0  # a trial that would take longer to confirm than this...
+    patient_precision: float = 0.1  # ...is not made once the bracket is this narrow
+    burst_grace: float = 1.0  # a 429 this soon after a request sent early blames the burst
+    burst_retry: float = 300.0  # after that, no larger burst for this long
+    bound_memory: float = 30.0  # seconds over which what passed between 429s is weighed
+    min_fraction: float = 0.01  # the rate never goes under this share of the maximum
+
+
+class Learner:
+    """What the limiter knows and its schedule: numbers and the time passed in, no lock, no I/O.
+
+    `RateLimiter` runs it under a lock on this process's clock; `RedisBucket` runs the same
+    code on state kept in Redis, on Redis's clock (`to_state` / `from_state`).
+    """
+
+    def __init__(self, max_rate: float, tuning: Tuning, now: float, *, told: bool = False) -> None:
+        self.max_rate = max_rate  # requests/s, as configured (or this process's fleet share)
+        self.tuning = tuning
+        # What the client sends at, and what it knows of the limit.
+        self.rate = max_rate if told else max_rate * tuning.start
+        self.lo = 0.0  # the fastest rate confirmed to pass (0: none yet)
+        self.hi = 0.0  # the slowest rate that met a 429 (0: none)
+        self.floor = 0.0  # a lower bound on the limit from what passed between 429s
+        self.step = 1.0  # the next try above lo when nothing bounds it (doubling at the start)
+        self.starting = True  # no 429 yet
+        self.verified = True  # lo passed again since the last 429 (else it is tried first)
+        self.probing = False  # trying faster after a steady spell: has the limit risen?
+        self.steady_lo = 0.0  # lo during that steady spell
+        self.probe_at = math.inf  # when a steady client next tries faster
+        # The trial of `rate`, when it is not yet known to pass.
+        self.trial = True
+        self.trial_at = now  # when it began (sending at `rate`)
+        self.trial_ok = 0.0  # successes since then
+        self.trial_sent = 0.0  # slots booked since then
+        # What a bucket may save up: during the last hold-off (at most hi times its length),
+        # and the most a trial was seen to get through beyond the limit.
+        self.credit = 1.0
+        self.savings = 1.0
+        self.failures = 0.0  # trials that met a 429: after two, `savings` is evidence enough
+        # The spans between 429s: a token bucket is empty whenever it answers 429.
+        self.limited_at = -math.inf  # the last 429 (not one answering a hold-off)
+        self.since_ok = 0.0  # successes since then
+        self.since_sent = 0.0  # slots booked since then
+        self.held = 0.0  # the hold-off that followed it
+        self.last_ok = self.last_time = 0.0  # the latest span: successes, seconds
+        self.span_ok = self.span_time = self.spans = 0.0  # decayed sums over spans
+        # The burst: requests the server was seen to take at once.
+        self.burst = 1.0
+        self.burst_at = -math.inf  # when a request last went ahead of its paced slot
+        self.burst_retry_at = now + tuning.burst_retry  # no larger burst before this
+        # The schedule (GCRA).
+        self.tat = now  # theoretical arrival time of the next request
+        self.last_go = -math.inf  # when a request was last let go
+        self.hold = 0.0  # nobody sends before this (the latest Retry-After)
+        self.epoch = 0  # schedule changes: each voids the slots booked before it
+
+    @property
+    def min_rate(self) -> float:
+        return self.tuning.min_fraction * self.max_rate
+
+    # -- what the client saw ---------------------------------------------------------------
+
+    def passed(self, now: float, count: float = 1.0) -> None:
+        """`count` requests went through (the Redis bucket reports them in batches)."""
+        t = self.tuning
+        self.since_ok += count
+        if self.burst_at > -math.inf and now - self.burst_at > t.burst_grace:
+            # A request sent ahead of its slot passed, and no 429 followed: one more at once.
+            self.burst = min(max(1.0, self.lo or self.rate), self.burst + 1.0)
+            self.burst_at = -math.inf
+        if not self.trial:
+            if now >= self.probe_at:  # steady a good while: has the limit risen?
+                self.probing = True
+                self.steady_lo = self.lo
+                self.hi = 0.0
+                self.step = t.first_step
+                self._next(now)
+            return
+        self.trial_ok += count
+        elapsed = now - self.trial_at
+        # Long enough that what the bucket saved up would have run out if the rate were too
+        # fast. A probe goes on the plain minimum: a bucket full after a steady spell passes
+        # it for a while whatever the limit, and its 429, when it comes, is dealt with then.
+        reference = self.lo if self.rate > self.lo else self.floor  # lo itself on trial
+        drain = 0.0 if self.probing else self._drain(self.rate, reference)
+        if elapsed < max(t.confirm_seconds, t.confirm_requests / self.rate, drain):
+            return
+        if self.trial_ok < t.saturated * self.rate * elapsed - 1.0:
+            return  # the callers did not send this fast: no evidence either way yet
+        if self.hi <= 0.0 and self.lo > 0.0 and not self.starting:
+            self.step *= 2.0  # climbing with no 429 in sight: bigger steps
+        self.lo = max(self.lo, self.rate)
+        self.verified = True
+        if self.hi <= self.lo:
+            self.hi = 0.0
+        self._next(now)
+
+    def limited(self, now: float, seconds: float) -> None:
+        """A 429 asked every caller for `seconds` of quiet."""
+        t = self.tuning
+        if now >= self.hold:  # a new signal, not one more answer to requests held off
+            refuted = self._refutes_lo(now)
+            self._end_span(now)
+            if now - self.burst_at <= t.burst_grace:
+                # A request sent early met it: the burst was too large, not the rate.
+                self.burst = max(1.0, math.floor(self.burst / 2.0))
+                self.burst_retry_at = now + t.burst_retry
+            elif self.trial:
+                self._trial_failed(now, refuted)
+            else:
+                # A rate known to pass no longer does: the limit fell (or a bucket's savings
+                # hid that it was too fast all along). Learn it again from below; only the
+                # span just ended bounds the new limit.
+                self.hi = self.rate
+                self.lo = 0.0
+                self.probing = False
+                self.span_ok, self.span_time, self.spans = self.last_ok, self.last_time, 1.0
+                self.floor = self._bound()
+                self._next(now)
+            self.burst_at = -math.inf
+            self.step = t.first_step
+            self.starting = False
+        until = now + seconds
+        if self.hi > 0.0:  # a hold-off lets the bucket save up at most this much
+            self.credit = self.hi * seconds
+        if until >= self.hold:
+            self.held = until - max(now, self.hold)
+            self.hold = until
+            self.tat = max(until, self.last_go + 1.0 / self.rate)  # a short hold keeps the pace
+            self.epoch += 1
+            if self.trial:  # the trial's clock starts when sending may start again
+                self.trial_at = max(self.trial_at, until)
+                self.trial_ok = self.trial_sent = 0.0
+
+    def _trial_failed(self, now: float, refuted: bool) -> None:
+        # Too fast: the slower of the rate tried and the one the callers really sent at.
+        elapsed = max(now - self.trial_at, 1.0 / self.rate)
+        self.hi = min(self.rate, self.trial_sent / elapsed)
+        # What passed beyond the limit came from the bucket's savings.
+        self.savings = max(self.savings, self.trial_ok - self.floor * elapsed)
+        self.failures += 1
+        if self.probing:
+            # A probe passes on a full bucket's savings: only the steady rate before it is
+            # known to pass.
+            self.lo = self.steady_lo
+            self.probing = False
+        elif refuted:  # and so was the rate thought to pass
+            self.hi = min(self.hi, self.lo)
+            self.lo = 0.0
+        else:
+            self.verified = False  # savings may have passed lo too: try it again first
+        if self.floor > self.lo and self.floor < self.hi:
+            self.lo = self.floor  # known to pass (a bound, not a trial): nothing to verify
+            self.verified = True
+        if self.lo >= self.hi:
+            self.lo = 0.0
+        self._next(now)
+
+    def book(self, now: float) -> float:
+        """Book the next slot; the seconds to wait for it."""
+        start = max(now, self.hold)
+        interval = 1.0 / self.rate
+        burst = self.burst
+        if not self.trial and now >= self.burst_retry_at and burst < self.lo:
+            burst += 1.0  # try one more at once: if it passes, the server holds it
+        tat = max(self.tat, start)
+        send_at = max(start, tat - (burst - 1.0) * interval)
+        if send_at < tat - interval * 1e-6 and burst > self.burst:
+            self.burst_at = now
+        self.tat = tat + interval
+        self.since_sent += 1.0
+        if send_at >= self.trial_at:
+            self.trial_sent += 1.0
+        if send_at <= now:
+            self.last_go = now
+        return send_at - now
+
+    def confirm(self, now: float, at: float) -> float:
+        """A slot booked for `at`, still valid: the seconds left to wait (0: it is used now)."""
+        if at - now > 1e-9:
+            return at - now
+        self.last_go = now
+        return 0.0
+
+    # -- what it knows of the limit --------------------------------------------------------
+
+    def _drain(self, rate: float, reference: float) -> float:
+        """Seconds at `rate` for a bucket's savings to run out if the limit were `reference`."""
+        saved = self.savings if self.failures >= 2 else max(self.credit, self.savings)
+        return saved / (rate - reference) if rate > reference else 0.0
+
+    def _refutes_lo(self, now: float) -> bool:
+        """Whether the span a new 429 ends shows `lo` too fast: the callers sent at `lo` or
+        more all along after the hold-off, yet clearly fewer passed than `lo` would have let
+        through (a bucket's savings only add to what passes)."""
+        sending = now - self.limited_at - self.held
+        if self.lo <= 0.0 or not sending > 0.0:
+            return False
+        expected = self.lo * sending
+        return self.since_sent >= expected and self.since_ok + 1.0 < 0.9 * expected
+
+    def _end_span(self, now: float) -> None:
+        """A new 429 ends the span since the last one: add it to the decayed sums."""
+        if self.limited_at > -math.inf:
+            span = now - self.limited_at
+            self.last_ok, self.last_time = self.since_ok, span
+            decay = math.exp(-span / self.tuning.bound_memory)
+            self.span_ok = self.span_ok * decay + self.since_ok
+            self.span_time = self.span_time * decay + span
+            self.spans = self.spans * decay + 1.0
+            self.floor = self._bound()
+        self.limited_at, self.since_ok, self.since_sent = now, 0.0, 0.0
+
+    def _bound(self) -> float:
+        """The limit is at least this: a bucket answering 429 holds under one token, so what
+        passed between two 429s is at most what it refilled plus one, whatever its size;
+        summed over spans (older ones weigh less, `Tuning.bound_memory`, so a limit that fell
+        is not hidden for long)."""
+        if self.span_time <= 0.0:
+            return 0.0
+        return max(0.0, (self.span_ok - self.spans) / self.span_time)
+
+    # -- choosing the next rate ------------------------------------------------------------
+
+    def _next(self, now: float) -> None:
+        t = self.tuning
+        lo, hi = self.lo, self.hi
+        if not self.verified and self._drain(lo, self.floor) > t.patience:
+            self.verified = True  # too close to the bound from 429s to be worth trying again
+        if lo <= 0.0:  # nothing known to pass: a guess under the rate that met a 429
+            guess = max(self.floor, hi * t.backoff) if hi > 0.0 else self.max_rate * t.start
+            self._try(now, guess)
+        elif lo >= self.max_rate:
+            self._steady(now, self.max_rate, math.inf)  # as configured: never faster
+        elif hi > 0.0 and (
+            hi <= lo * (1.0 + t.precision)
+            or (
+                hi <= lo * (1.0 + t.patient_precision)
+                and self._drain(math.sqrt(lo * hi), lo) > t.patience
+            )
+        ):
+            # Close enough, or so close that telling more would take too long: steady, and
+            # the probes will find the rest.
+            probe = max(t.probe_seconds, t.probe_requests / lo)
+            self._steady(now, lo * t.margin, now + probe)
+        elif hi > 0.0 and not self.verified:
+            self._try(now, lo)
+        elif hi > 0.0:
+            self._try(now, math.sqrt(lo * hi))
+        else:
+            self._try(now, lo * (1.0 + self.step))
+
+    def _try(self, now: float, rate: float) -> None:
+        self._set_rate(now, rate)
+        self.trial = True
+        self.trial_at = max(now, self.hold)
+        self.trial_ok = self.trial_sent = 0.0
+
+    def _steady(self, now: float, rate: float, probe_at: float) -> None:
+        self._set_rate(now, rate)
+        self.trial = False
+        self.probe_at = probe_at
+
+    def _set_rate(self, now: float, rate: float) -> None:
+        rate = min(self.max_rate, max(self.min_rate, rate))
+        if rate != self.rate:
+            # Slots booked at the old rate would go too fast or too slowly: book them again
+            # (sleepers confirm their slot at least every RECHECK seconds).
+            self.epoch += 1
+            self.tat = max(self.hold, now, self.last_go + 1.0 / rate)
+        self.rate = rate
+
+    def share(self, now: float, fraction: float, full_rate: float, rate: float) -> None:
+        """Keep to `fraction` of `full_rate` from now on, steady at `fraction` of `rate`, with
+        no burst saved up (see RateLimiter.take_share)."""
+        self.max_rate = full_rate * fraction
+        self.lo = min(self.max_rate, max(self.min_rate, rate * fraction))
+        self.hi = 0.0
+        self.step = self.tuning.first_step
+        self.starting = self.probing = False
+        probe = max(self.tuning.probe_seconds, self.tuning.probe_requests / self.lo)
+        self._steady(now, self.lo, now + probe if self.lo < self.max_rate else math.inf)
+        self.tat = max(self.tat, now)
 
 
 class RateLimiter:
-    """Adaptive GCRA limiter: at most `requests_per_minute`, less after 429s.
+    """The in-process limiter: `Learner`'s arithmetic under a lock, on this process's clock.
 
-    - `burst`: how many requests may go at once at the full rate after a quiet spell (default:
-      one second's worth less one). It is a time window, so it shrinks with the rate: after a
-      429 the callers that were waiting do not all rush in together when the hold-off ends.
-      The one request less leaves a token spare in a server's bucket of one second's worth, so
-      a request that arrives a little early against the schedule (network jitter) still finds
-      one: at exactly the limit, every run of the fleet benchmark met one 429 and its hold-off.
-    - After a 429 nobody sends before the hold-off ends, and the rate is multiplied by
-      `decrease` (never below `min_fraction` of the maximum). 429s that arrive while a hold-off
-      is on answer requests sent before it, so they lengthen it but do not lower the rate again:
-      one burst into the limit is one decrease, not one per request of the burst.
-    - Each success raises the rate by `recovery` of the maximum, up to the maximum; but once the
-      rate is back near the limit seen at the last 429 (`caution`, 90 % of it) it climbs
-      `probe` (a tenth) as fast. That limit is the rate at the 429 or, when lower, the
-      successes of the second before it (what the server really let through). Approaching it
-      slowly keeps the rate under it for long spells instead of hitting it every few seconds,
-      and a limit that has risen (another client sharing the key has left) is still found.
+    `requests_per_minute` is the most it ever sends; it sends less when the server says so (see
+    the module docstring). With `told`, that is the limit the user was given: the client starts
+    at it; else (Cortex's documented limit, which other clients of the key share) it starts at
+    `Tuning.start` of it and doubles while requests pass. `burst`, when given, is how many may
+    go at once after a quiet spell, instead of learning it.
 
     `reserve()` returns a ticket with the slot; a hold-off voids every slot booked before it, so
     that `reserve(previous=ticket)` books those callers again after it instead of letting them
-    keep slots that no longer fit the lowered rate.
+    keep slots that no longer fit the new schedule.
     """
 
     def __init__(
         self,
         requests_per_minute: float,
         *,
+        told: bool = False,
         burst: float | None = None,
         tuning: Tuning = Tuning(),  # frozen, so one shared default is safe
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_rate = check_number("requests_per_minute", requests_per_minute) / 60.0
         self._full_rate = self.max_rate  # as configured; max_rate may be a share of it
-        self.rate = self.max_rate
-        self.burst = burst if burst is not None else max(1.0, self.max_rate - 1.0)
-        self.burst_window = self.burst / self.max_rate  # seconds of traffic that may go at once
         self.tuning = tuning
-        self._decrease = tuning.decrease
-        self._recovery = tuning.recovery * self.max_rate
-        self._caution = tuning.caution
-        self._probe = tuning.probe
-        self._last_limited = self.max_rate  # the limit seen at the last 429, requests/s
-        self._recent: deque[float] = deque()  # times of the successes of the last second
-        self._min_rate = tuning.min_fraction * self.max_rate
         self._clock = clock
         self._lock = threading.Lock()
-        self._tat = clock()  # theoretical arrival time of the next request
-        self._hold_until = 0.0
-        self._epoch = 0  # how many hold-offs voided the slots booked before them
+        self._learner = Learner(self.max_rate, tuning, clock(), told=told)
+        if burst is not None:
+            self._learner.burst = check_number("burst", burst)
+            self._learner.burst_retry_at = math.inf  # told: never learnt
+
+    @property
+    def rate(self) -> float:
+        """What the client sends at now, requests/s."""
+        return self._learner.rate
+
+    @property
+    def learner(self) -> Learner:
+        """The state, for tests and diagnostics (read it, do not change it)."""
+        return self._learner
 
     def reserve(self, previous: Ticket | None = None) -> Ticket:
         """Book a slot: `ticket.wait` is the seconds to sleep before sending (0.0 when free now).
@@ -124,45 +425,23 @@ class RateLimiter:
         new booking (a hold-off came meanwhile).
         """
         with self._lock:
-            if previous is not None and previous.epoch == self._epoch:
-                return Ticket(0.0, self._epoch)
+            learner = self._learner
             now = self._clock()
-            start = max(now, self._hold_until)
-            interval = 1.0 / self.rate
-            burst = max(1.0, self.rate * self.burst_window)
-            tat = max(self._tat, start)
-            send_at = max(start, tat - (burst - 1.0) * interval)
-            self._tat = tat + interval
-            return Ticket(send_at - now, self._epoch)
+            if previous is not None and previous.epoch == learner.epoch:
+                wait = learner.confirm(now, previous.at)
+            else:
+                wait = learner.book(now)
+            return Ticket(wait, learner.epoch, at=now + wait)
 
     def hold_off(self, seconds: float) -> None:
-        """A 429 asked for `seconds` of quiet: every caller waits, and the rate drops."""
+        """A 429 asked for `seconds` of quiet: every caller waits, and the limiter learns."""
         with self._lock:
-            now = self._clock()
-            if now >= self._hold_until:
-                # A new burst into the limit, not one more answer to the burst being held off.
-                while self._recent and self._recent[0] < now - 1.0:
-                    self._recent.popleft()
-                passed = len(self._recent)
-                self._last_limited = min(self.rate, passed) if passed >= 2 else self.rate
-                self.rate = max(self._min_rate, self.rate * self._decrease)
-            until = now + seconds
-            if until >= self._hold_until:
-                self._hold_until = until
-                self._tat = until
-                self._epoch += 1
+            self._learner.limited(self._clock(), seconds)
 
     def succeeded(self) -> None:
-        """A request went through: let the rate climb back towards the maximum."""
+        """A request went through."""
         with self._lock:
-            step = self._recovery
-            if self.rate >= self._caution * self._last_limited:
-                step *= self._probe
-            self.rate = min(self.max_rate, self.rate + step)
-            now = self._clock()
-            self._recent.append(now)
-            while self._recent[0] < now - 1.0:
-                self._recent.popleft()
+            self._learner.passed(self._clock())
 
     def take_share(self, fraction: float, rate: float) -> None:
         """Keep to `fraction` of the configured maximum from now on, starting at `fraction` of
@@ -170,13 +449,7 @@ class RateLimiter:
         limiter became unreachable, while the server's bucket is likely empty."""
         with self._lock:
             self.max_rate = self._full_rate * fraction
-            self._recovery = self.tuning.recovery * self.max_rate
-            self._min_rate = self.tuning.min_fraction * self.max_rate
-            self.rate = max(self._min_rate, min(self.max_rate, rate * fraction))
-            self._last_limited = self.rate
-            interval = 1.0 / self.rate
-            burst = max(1.0, self.rate * self.burst_window)
-            self._tat = max(self._tat, self._clock() + (burst - 1.0) * interval)
+            self._learner.share(self._clock(), fraction, self._full_rate, rate)
 
     async def areserve(self, previous: Ticket | None = None) -> Ticket:
         return self.reserve(previous)
@@ -193,15 +466,24 @@ class RateLimiter:
     def hold_remaining(self) -> float:
         """Seconds until the current hold-off ends (0.0 when there is none)."""
         with self._lock:
-            return max(0.0, self._hold_until - self._clock())
+            return max(0.0, self._learner.hold - self._clock())
 
 
 class Ticket(NamedTuple):
     """A booked slot: sleep `wait` seconds, then confirm it with `reserve(previous=ticket)`.
 
-    `shared`: booked in Redis (else in this process), whose epochs count the fleet's hold-offs.
+    A caller sleeps at most `RECHECK` seconds at a time and confirms: the schedule may have
+    changed meanwhile (a hold-off, a faster rate), which voids the slot and books a new one.
+    `at`: the slot's time on the limiter's clock. `shared`: booked in Redis (else in this
+    process), whose epochs count the fleet's schedule changes.
     """
 
     wait: float
     epoch: int
     shared: bool = False
+    at: float = 0.0
+
+
+# Why sleepers wake every second: a slot booked at a slow rate would otherwise hold its caller
+# until then even after the rate went up, and with 64 callers at 2/s that is half a minute.
+RECHECK = 1.0
