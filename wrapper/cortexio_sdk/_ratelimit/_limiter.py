@@ -119,6 +119,8 @@ class Learner:
         self.probing = False  # trying faster after a steady spell: has the limit risen?
         self.steady_lo = 0.0  # lo during that steady spell
         self.probe_at = math.inf  # when a steady client next tries faster
+        self.steady_at = now  # when the client last became steady
+        self.guess = 0.0  # where to start again from below, after a steady rate met a 429
         # The trial of `rate`, when it is not yet known to pass.
         self.trial = True
         self.trial_at = now  # when it began (sending at `rate`)
@@ -203,12 +205,17 @@ class Learner:
                 # A rate known to pass no longer does: the limit fell (or a bucket's savings
                 # hid that it was too fast all along). Learn it again from below; only the
                 # span just ended bounds the new limit.
+                # A bucket's savings ran out after `lasted` seconds at this rate: it was over
+                # the limit by about savings / lasted (a limit that fell fails at once).
+                lasted = max(now - max(self.steady_at, self.limited_at), 1e-9)
+                self.guess = self.rate - max(self.credit, self.savings) / lasted
                 self.hi = self.rate
                 self.lo = 0.0
                 self.probing = False
                 self.span_ok, self.span_time, self.spans = self.last_ok, self.last_time, 1.0
                 self.floor = self._bound()
                 self._next(now)
+                self.guess = 0.0
             self.burst_at = -math.inf
             self.step = t.first_step
             self.starting = False
@@ -320,7 +327,7 @@ class Learner:
         if not self.verified and self._drain(lo, self.floor) > t.patience:
             self.verified = True  # too close to the bound from 429s to be worth trying again
         if lo <= 0.0:  # nothing known to pass: a guess under the rate that met a 429
-            guess = max(self.floor, hi * t.backoff) if hi > 0.0 else self.max_rate * t.start
+            guess = max(self.floor, hi * t.backoff, min(self.guess, hi)) if hi > 0.0 else self.max_rate * t.start
             self._try(now, guess)
         elif lo >= self.max_rate:
             self._steady(now, self.max_rate, math.inf)  # as configured: never faster
@@ -352,6 +359,7 @@ class Learner:
         self._set_rate(now, rate)
         self.trial = False
         self.probe_at = probe_at
+        self.steady_at = max(now, self.hold)
 
     def _set_rate(self, now: float, rate: float) -> None:
         rate = min(self.max_rate, max(self.min_rate, rate))
