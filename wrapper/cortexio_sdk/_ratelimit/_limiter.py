@@ -176,7 +176,7 @@ class Learner:
         # fast. A probe goes on the plain minimum: a bucket full after a steady spell passes
         # it for a while whatever the limit, and its 429, when it comes, is dealt with then.
         reference = self.lo if self.rate > self.lo else self.floor  # lo itself on trial
-        drain = 0.0 if self.probing else self._drain(self.rate, reference)
+        drain = 0.0 if self.probing else min(t.patience, self._drain(self.rate, reference))
         if elapsed < max(t.confirm_seconds, t.confirm_requests / self.rate, drain):
             return
         if self.trial_ok < t.saturated * self.rate * elapsed - 1.0:
@@ -330,7 +330,9 @@ class Learner:
             guess = max(self.floor, hi * t.backoff, min(self.guess, hi)) if hi > 0.0 else self.max_rate * t.start
             self._try(now, guess)
         elif lo >= self.max_rate:
-            self._steady(now, self.max_rate, math.inf)  # as configured: never faster
+            # As configured, never faster; with the margin all the same, since a server
+            # whose bucket holds one request at exactly this rate refuses at the least jitter.
+            self._steady(now, self.max_rate * t.margin, math.inf)
         elif hi > 0.0 and (
             hi <= lo * (1.0 + t.precision)
             or (
