@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import re
@@ -131,15 +132,17 @@ def bind(
     api_key: str = API_KEY,
     origin: str = ORIGIN,
     rpm: float = 600,
+    told: bool = True,
     **settings: Any,
 ) -> Any:
-    """The limiter of one client (one process) at a Redis URL, or at `shared`."""
+    """The limiter of one client (one process) at a Redis URL, or at `shared`; told the limit
+    (`rpm`) unless `told=False`, so it paces at it from the start."""
     limiter = (
         where.limiter(**settings)
         if isinstance(where, Shared)
         else RedisLimiter(url=where, **settings)
     )
-    return limiter.bind(api_key=api_key, origin=origin, requests_per_minute=rpm)
+    return limiter.bind(api_key=api_key, origin=origin, requests_per_minute=rpm, told=told)
 
 
 @contextlib.contextmanager
@@ -278,9 +281,8 @@ def test_each_origin_and_key_has_its_own_digest_and_none_shows_the_key() -> None
 def test_processes_book_slots_in_one_bucket(shared: Shared) -> None:
     first, second = bind(shared), bind(shared)  # two processes, one key
     waits = [limiter.reserve().wait for _ in range(10) for limiter in (first, second)]
-    # 10/s with a burst of 9 for the pair together, not for each of them.
-    assert waits[:9] == [0.0] * 9
-    assert waits[9:] == pytest.approx([0.1 * n for n in range(1, 12)], abs=0.05)
+    # 10/s for the pair together, not for each of them: one slot every 0.1 s, alternately.
+    assert waits == pytest.approx([0.1 * n for n in range(20)], abs=0.05)
     other = bind(shared, api_key="another-key")
     assert other.reserve().wait == 0.0  # another key's bucket is untouched
 
@@ -289,36 +291,40 @@ def test_a_hold_off_voids_every_process_s_booked_slots(shared: Shared) -> None:
     booker, limited, newcomer = (bind(shared) for _ in range(3))
     inspect = shared.inspect
     tickets = [booker.reserve() for _ in range(15)]
-    assert booker.reserve(tickets[-1]).wait == 0.0  # still valid: confirmed at once
+    still = booker.reserve(tickets[-1])  # still valid: the time left to its slot
+    assert (still.epoch, still.at) == (tickets[-1].epoch, tickets[-1].at)
+    assert still.wait == pytest.approx(1.4, abs=0.1)
     limited.hold_off(1.0)  # another process met a 429
     rebooked = booker.reserve(tickets[-1])
     assert rebooked.epoch != tickets[-1].epoch
     assert rebooked.wait >= 0.9
     assert newcomer.reserve().wait >= 0.9
     key = state_key(inspect)
-    assert float(inspect.hget(key, "rate")) == pytest.approx(7.0)  # 10/s lowered by 0.7
+    # 10/s met a 429: the fleet tries half of it next (the same arithmetic as one process).
+    assert float(inspect.hget(key, "rate")) == pytest.approx(5.0)
+    assert float(inspect.hget(key, "hi")) == pytest.approx(10.0)
     assert inspect.zcard(key + ":clients") == 3  # who shares the key: random ids
 
 
 def test_successes_are_reported_with_the_next_booking(shared: Shared) -> None:
     limiter, inspect = bind(shared), shared.inspect
-    limiter.hold_off(0.01)  # 10/s becomes 7/s
+    limiter.hold_off(0.01)
     for _ in range(10):
         limiter.succeeded()  # no Redis call: counted here
     key = state_key(inspect)
-    assert float(inspect.hget(key, "rate")) == pytest.approx(7.0)
+    assert float(inspect.hget(key, "since_ok")) == 0.0
     limiter.reserve()
-    assert float(inspect.hget(key, "rate")) == pytest.approx(8.0)  # 1 % of 10/s per success
+    assert float(inspect.hget(key, "since_ok")) == 10.0  # all ten, with the booking
 
 
 async def test_the_async_twins_share_the_bucket_with_sync_callers(shared: Shared) -> None:
     sync_side, async_side = bind(shared), bind(shared)
     try:
         for _ in range(9):
-            sync_side.reserve()  # the whole burst
+            sync_side.reserve()  # nine slots, 0.1 s apart
         ticket = await async_side.areserve()
         assert ticket.shared
-        assert ticket.wait == pytest.approx(0.1, abs=0.05)
+        assert ticket.wait == pytest.approx(0.9, abs=0.05)
         await async_side.ahold_off(1.0)
         assert sync_side.reserve().wait >= 0.9
         assert (await async_side.areserve(ticket)).wait >= 0.9
@@ -375,7 +381,11 @@ async def test_callers_beyond_the_pool_wait_their_turn(kind: Kind, shared: Share
         await limiter.aclose()
     assert len(tickets) == 16
     assert all(ticket.shared for ticket in tickets)
-    assert sorted(ticket.wait for ticket in tickets) == pytest.approx(expected, abs=0.05)
+    # The same slots: one every 0.1 s on Redis's clock, however the bookings interleaved.
+    slots = sorted(ticket.at for ticket in tickets)
+    spacing = [later - earlier for earlier, later in itertools.pairwise(slots)]
+    assert spacing == pytest.approx([0.1] * 15, abs=1e-6)
+    assert sorted(expected) == expected
 
 
 # -- on a Redis Cluster: where the bucket lives --------------------------------------------------
@@ -579,7 +589,14 @@ async def test_a_silent_redis_costs_one_bounded_wait(
     with silent_redis() as url:
         limiter = RedisLimiter(url=url, timeout=0.2, retry_interval=60, cluster=cluster)
         with FakeCortex(api_key=API_KEY, job_seconds=60) as fake:
-            api = Api(kind, api_key=API_KEY, base_url=fake.base_url, rate_limiter=limiter)
+            # Told a high limit: the fallback's own pacing is not what this measures.
+            api = Api(
+                kind,
+                api_key=API_KEY,
+                base_url=fake.base_url,
+                rate_limiter=limiter,
+                requests_per_minute=60_000,
+            )
             try:
                 started = time.monotonic()
                 job = await api.run("tag = 'payments'")
@@ -814,7 +831,9 @@ def test_a_fleet_sharing_redis_stays_under_the_limit_that_separate_limiters_exce
     _, alone_429 = run(None)
     assert shared_goodput >= 0.8
     assert shared_429 <= 0.1
-    assert alone_429 >= max(0.15, 3 * shared_429)
+    # Each alone learns the server's limit too, but only after meeting 429s the fleet sharing
+    # Redis does not meet (measured: about 13 % alone, none shared).
+    assert alone_429 >= max(0.05, 3 * shared_429)
     fallback_goodput, fallback_429 = run(RedisLimiter(url=redis_server.url), kill=True)
     assert fallback_goodput >= 0.6
     assert fallback_429 <= max(0.1, alone_429 / 3)

@@ -52,10 +52,10 @@ class Settings:
     def policy(self) -> RequestPolicy:
         origin = origin_of(httpx.URL(self.base_url))
         limiter: Limiter
+        # Told a limit of their own, a client starts at it; at the documented one (shared with
+        # every other client of the key) it starts lower and finds what it gets.
+        told = self.requests_per_minute != DEFAULT_REQUESTS_PER_MINUTE
         if self.rate_limiter is None:
-            # Told a limit of their own, a client starts at it; at the documented one (shared
-            # with every other client of the key) it starts lower and finds what it gets.
-            told = self.requests_per_minute != DEFAULT_REQUESTS_PER_MINUTE
             limiter = RateLimiter(self.requests_per_minute, told=told)
         else:
             scheme, host, port = origin
@@ -63,6 +63,7 @@ class Settings:
                 api_key=self.api_key,
                 origin=f"{scheme}://{host}:{port}",
                 requests_per_minute=self.requests_per_minute,
+                told=told,
             )
         return RequestPolicy(
             api_key=self.api_key,

@@ -152,6 +152,32 @@ class Learner:
     def min_rate(self) -> float:
         return self.tuning.min_fraction * self.max_rate
 
+    # What is kept between steps when the state lives elsewhere (Redis): every attribute but
+    # the configuration, as text (floats round-trip exactly through repr).
+    _CONFIG = frozenset({"max_rate", "tuning"})
+
+    def to_state(self) -> dict[str, str]:
+        """The state, as strings (`from_state` reads it back)."""
+        return {name: repr(value) for name, value in vars(self).items() if name not in self._CONFIG}
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, str], max_rate: float, tuning: Tuning, now: float, *, told: bool
+    ) -> Learner:
+        """A learner with `state` (from `to_state`), or a new one where it is missing or was
+        written by another version: a key's state may outlive the code that wrote it."""
+        learner = cls(max_rate, tuning, now, told=told)
+        fields = vars(learner)
+        if set(state) != set(fields) - cls._CONFIG:
+            return learner
+        try:
+            for name, text in state.items():
+                kind = type(fields[name])
+                fields[name] = kind(text == "True") if kind is bool else kind(float(text))
+        except ValueError:
+            return cls(max_rate, tuning, now, told=told)
+        return learner
+
     # -- what the client saw ---------------------------------------------------------------
 
     def passed(self, now: float, count: float = 1.0) -> None:
@@ -327,7 +353,11 @@ class Learner:
         if not self.verified and self._drain(lo, self.floor) > t.patience:
             self.verified = True  # too close to the bound from 429s to be worth trying again
         if lo <= 0.0:  # nothing known to pass: a guess under the rate that met a 429
-            guess = max(self.floor, hi * t.backoff, min(self.guess, hi)) if hi > 0.0 else self.max_rate * t.start
+            guess = (
+                max(self.floor, hi * t.backoff, min(self.guess, hi))
+                if hi > 0.0
+                else self.max_rate * t.start
+            )
             self._try(now, guess)
         elif lo >= self.max_rate:
             # As configured, never faster; with the margin all the same, since a server

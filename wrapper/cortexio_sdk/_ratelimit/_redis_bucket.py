@@ -1,10 +1,13 @@
 """`RedisBucket`: the limiter of a client given a `RedisLimiter`: one bucket per key, in Redis.
 
-Why a Lua script of our own rather than `limits`: `limits` offers fixed and moving windows at a
-fixed rate, to test or hit; the SDK needs a slot booked ahead with the time to wait for it, a
-hold-off that voids the slots booked before it, and a rate that falls after a 429 and climbs back
-slowly. That is `_limiter.py`'s arithmetic, run atomically in Redis (`_redis_bucket.lua`) on
-Redis's clock, so hosts whose clocks disagree still share one schedule.
+Why not `limits`: it offers fixed and moving windows at a fixed rate, to test or hit; the SDK
+needs a slot booked ahead with the time to wait for it, a hold-off that voids the slots booked
+before it, and a limit learnt from 429s. That is `_limiter.Learner`, the same Python code the
+in-process limiter runs, here on state kept in Redis: each step reads the state with Redis's
+clock (so hosts whose clocks disagree still share one schedule), decides in Python, and writes
+the state back only if no other client wrote it meanwhile, else reads again
+(`_redis_bucket.lua` does the read and the compare-and-set, atomically). One copy of the
+arithmetic, at the price of two round trips for a step that changes the state.
 
 Redis is a helper, never a reason for a call to fail: each step is bounded by the settings'
 `timeout` (a broken pooled connection is retried once, a timeout never); when Redis fails the
@@ -23,10 +26,11 @@ import asyncio
 import functools
 import importlib.resources
 import logging
+import math
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -39,7 +43,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .._exceptions import ConfigurationError
-from ._limiter import RateLimiter, Ticket
+from ._limiter import Learner, RateLimiter, Ticket
 from ._redact import redacted
 
 if TYPE_CHECKING:
@@ -57,6 +61,8 @@ STATE_TTL_MS = 10 * 60 * 1000
 _MAX_WAIT = 3600.0
 # A client that booked within this many seconds counts as sharing the key (for the fallback).
 ACTIVE_SECONDS = 10
+# Reads and writes of one step before it gives up (another client wrote in between each time).
+CAS_ATTEMPTS = 16
 # What a failed step may raise: Redis's errors, socket errors and timeouts, a reply that cannot
 # be read, and whatever else redis-py lets out (a RuntimeError from an event loop it no longer
 # has, for one). Any of them means "limit in this process", never a failed call; cancellation
@@ -71,24 +77,16 @@ class RedisBucket:
     booking a slot costs one round trip, and confirming a slot slept on one more.
     """
 
-    def __init__(self, config: RedisLimiter, *, key: str, requests_per_minute: float) -> None:
+    def __init__(
+        self, config: RedisLimiter, *, key: str, requests_per_minute: float, told: bool = False
+    ) -> None:
         self.config = config
         self.key = key
         self._keys = [key, f"{key}:clients"]
         self._id = secrets.token_hex(8)  # names this client among those sharing the key
-        self.local = RateLimiter(requests_per_minute)
-        tuning = self.local.tuning
-        rate = self.local.max_rate
-        self._fixed_args = (
-            rate,
-            self.local.burst_window,
-            tuning.decrease,
-            tuning.recovery * rate,
-            tuning.caution,
-            tuning.probe,
-            tuning.min_fraction * rate,
-            STATE_TTL_MS,
-        )
+        self.local = RateLimiter(requests_per_minute, told=told)
+        self._max_rate = self.local.max_rate
+        self._told = told
         self._lock = threading.Lock()
         self._successes = 0  # not yet reported to Redis
         self._down = False  # in an outage: the local limiter decides
@@ -176,11 +174,11 @@ class RedisBucket:
 
     def hold_off(self, seconds: float) -> None:
         self.local.hold_off(seconds)  # this process at once, whatever Redis does
-        self._step(self._begin("hold", seconds))
+        self._step(self._begin(None, seconds))
 
     async def ahold_off(self, seconds: float) -> None:
         self.local.hold_off(seconds)
-        await self._astep(self._begin("hold", seconds))
+        await self._astep(self._begin(None, seconds))
 
     def succeeded(self) -> None:
         self.local.succeeded()
@@ -196,12 +194,16 @@ class RedisBucket:
 
     # -- one Redis step, sync and async: None when it was not sent or failed ------------------
 
-    def _step(self, step: tuple[bool, list[Any]] | None) -> Ticket | None:
+    def _step(self, step: tuple[bool, _Steps] | None) -> Ticket | None:
         if step is None:
             return None
-        probe, args = step
+        probe, steps = step
         try:
-            ticket = self._read(self._sync_script(keys=self._keys, args=args))
+            args = next(steps)
+            while True:
+                args = steps.send(self._sync_script(keys=self._keys, args=args))
+        except StopIteration as done:
+            ticket: Ticket | None = done.value
         except _FAILURES as exc:
             self._failed(exc, probe)
             return None
@@ -211,13 +213,17 @@ class RedisBucket:
         self._answered(probe)
         return ticket
 
-    async def _astep(self, step: tuple[bool, list[Any]] | None) -> Ticket | None:
+    async def _astep(self, step: tuple[bool, _Steps] | None) -> Ticket | None:
         if step is None:
             return None
-        probe, args = step
+        probe, steps = step
         try:
             with anyio.fail_after(self._step_bound):
-                ticket = self._read(await self._async_script(keys=self._keys, args=args))
+                args = next(steps)
+                while True:
+                    args = steps.send(await self._async_script(keys=self._keys, args=args))
+        except StopIteration as done:
+            ticket: Ticket | None = done.value
         except _FAILURES as exc:
             self._failed(exc, probe)
             return None
@@ -229,14 +235,14 @@ class RedisBucket:
 
     # -- what both drivers decide the same way -------------------------------------------------
 
-    def _begin_reserve(self, previous: Ticket | None) -> tuple[bool, list[Any]] | None:
+    def _begin_reserve(self, previous: Ticket | None) -> tuple[bool, _Steps] | None:
         if previous is not None and not previous.shared:
             return None  # booked in this process (during an outage): confirmed here too
-        return self._begin("reserve", -1 if previous is None else previous.epoch)
+        return self._begin(previous, None)
 
-    def _begin(self, op: str, arg: float) -> tuple[bool, list[Any]] | None:
+    def _begin(self, previous: Ticket | None, hold: float | None) -> tuple[bool, _Steps] | None:
         """None: leave it to the local limiter (Redis is down). Else whether this step is the
-        outage's probe, and the script's arguments."""
+        outage's probe, and the step: book (or confirm `previous`), or hold off `hold` s."""
         with self._lock:
             probe = False
             if self._down:
@@ -244,19 +250,45 @@ class RedisBucket:
                     return None
                 self._probing = probe = True
             successes, self._successes = self._successes, 0
-        return probe, [op, *self._fixed_args, successes, arg, self._id, ACTIVE_SECONDS]
+        return probe, self._steps(previous, hold, successes)
 
-    def _read(self, reply: Any) -> Ticket:
-        """The script's `{wait, epoch, rate, clients}`; anything else raises ValueError."""
-        if not isinstance(reply, list) or len(reply) != 4:
-            raise ValueError(f"unexpected reply from the limiter script: {reply!r}")
-        wait, epoch, rate, clients = float(reply[0]), reply[1], float(reply[2]), reply[3]
-        integers = all(isinstance(n, int) and not isinstance(n, bool) for n in (epoch, clients))
-        if not (integers and 0.0 <= wait <= _MAX_WAIT and rate > 0 and clients >= 1):
-            raise ValueError(f"unexpected reply from the limiter script: {reply!r}")
-        with self._lock:
-            self._fleet = (rate, clients)
-        return Ticket(wait, epoch, shared=True)
+    def _steps(self, previous: Ticket | None, hold: float | None, successes: int) -> _Steps:
+        """The script calls of one step: yields each call's arguments, is sent its reply, and
+        returns the ticket (None for a hold-off). Read, decide, write if nobody wrote since."""
+        for _ in range(CAS_ATTEMPTS):
+            now, version, clients, state = _parse_read(
+                (yield ["read", self._id, ACTIVE_SECONDS, STATE_TTL_MS])
+            )
+            learner = Learner.from_state(
+                state, self._max_rate, self.local.tuning, now, told=self._told
+            )
+            changed = successes > 0 or not state
+            if successes:
+                learner.passed(now, successes)
+            ticket = None
+            if hold is not None:
+                learner.limited(now, hold)
+                changed = True
+            elif previous is not None and previous.epoch == learner.epoch:
+                wait = learner.confirm(now, previous.at)
+                changed = changed or wait == 0.0
+                ticket = Ticket(wait, learner.epoch, shared=True, at=previous.at)
+            else:
+                wait = learner.book(now)
+                changed = True
+                ticket = Ticket(wait, learner.epoch, shared=True, at=now + wait)
+            if ticket is not None and not 0.0 <= ticket.wait <= _MAX_WAIT:
+                raise ValueError(f"the shared limiter's state gives a wait of {ticket.wait!r} s")
+            with self._lock:
+                self._fleet = (learner.rate, clients)
+            if not changed:
+                return ticket
+            ahead = max(0.0, learner.hold - now, learner.tat - now)
+            ttl = STATE_TTL_MS + math.ceil(ahead * 1000)
+            fields = [item for pair in learner.to_state().items() for item in pair]
+            if (yield ["write", version, ttl, *fields]) == 1:
+                return ticket
+        raise RuntimeError(f"{CAS_ATTEMPTS} other clients wrote the shared limit first in a row")
 
     def _answered(self, probe: bool) -> None:
         # Only the probe ends an outage: a step sent before Redis failed may still succeed.
@@ -361,6 +393,30 @@ class _Queued:
             return await self._script(keys=keys, args=args)
         finally:
             self._slots.release()
+
+
+# A step's generator: yields the script's arguments, is sent its replies, returns the ticket.
+_Steps = Generator[list[Any], Any, Ticket | None]
+
+
+def _parse_read(reply: Any) -> tuple[float, int, int, dict[str, str]]:
+    """The read's `{now, version, clients, field, value...}`; anything else raises ValueError."""
+    if not isinstance(reply, list) or len(reply) < 3 or len(reply) % 2 != 1:
+        raise ValueError(f"unexpected reply from the limiter script: {reply!r}"[:300])
+    now, version, clients = float(_text(reply[0])), reply[1], reply[2]
+    integers = all(isinstance(n, int) and not isinstance(n, bool) for n in (version, clients))
+    if not (integers and clients >= 1 and math.isfinite(now)):
+        raise ValueError(f"unexpected reply from the limiter script: {reply[:3]!r}")
+    fields = [_text(item) for item in reply[3:]]
+    return now, version, clients, dict(zip(fields[::2], fields[1::2], strict=True))
+
+
+def _text(item: Any) -> str:
+    if isinstance(item, bytes):
+        return item.decode("utf-8")
+    if isinstance(item, str):
+        return item
+    raise ValueError(f"unexpected item in the limiter script's reply: {item!r}")
 
 
 @functools.cache

@@ -100,15 +100,21 @@ class RedisLimiter:
                 "RedisLimiter needs the redis client: pip install 'cortexio-sdk[redis]'"
             )
 
-    def bind(self, *, api_key: str, origin: str, requests_per_minute: float) -> RedisBucket:
-        """The limiter of one client: the bucket of its base URL's origin and key, on Redis."""
+    def bind(
+        self, *, api_key: str, origin: str, requests_per_minute: float, told: bool = False
+    ) -> RedisBucket:
+        """The limiter of one client: the bucket of its base URL's origin and key, on Redis
+        (`told`: `requests_per_minute` is the limit the user was given; see RateLimiter)."""
         # Imported here: the one place that needs the optional `redis` package.
         from ._redis_bucket import RedisBucket  # noqa: PLC0415
 
         digest = hashlib.sha256(f"{origin}\n{api_key}".encode()).hexdigest()[:32]
         # The braces make it a Redis Cluster hash tag: the key's two entries share one slot.
         return RedisBucket(
-            self, key=f"{self.prefix}:{{{digest}}}", requests_per_minute=requests_per_minute
+            self,
+            key=f"{self.prefix}:{{{digest}}}",
+            requests_per_minute=requests_per_minute,
+            told=told,
         )
 
 
