@@ -108,6 +108,9 @@ class Learner:
     def __init__(self, max_rate: float, tuning: Tuning, now: float, *, told: bool = False) -> None:
         self.max_rate = max_rate  # requests/s, as configured (or this process's fleet share)
         self.tuning = tuning
+        # Never faster than this: the limit the user gave, or else under the documented one by
+        # the margin (a server holding one request at exactly that rate refuses at any jitter).
+        self.top = max_rate if told else max_rate * tuning.margin
         # What the client sends at, and what it knows of the limit.
         self.rate = max_rate if told else max_rate * tuning.start
         self.lo = 0.0  # the fastest rate confirmed to pass (0: none yet)
@@ -154,7 +157,7 @@ class Learner:
 
     # What is kept between steps when the state lives elsewhere (Redis): every attribute but
     # the configuration, as text (floats round-trip exactly through repr).
-    _CONFIG = frozenset({"max_rate", "tuning"})
+    _CONFIG = frozenset({"max_rate", "tuning", "top"})
 
     def to_state(self) -> dict[str, str]:
         """The state, as strings (`from_state` reads it back)."""
@@ -359,7 +362,7 @@ class Learner:
                 else self.max_rate * t.start
             )
             self._try(now, guess)
-        elif lo >= self.max_rate:
+        elif lo >= self.top:
             # As configured, never faster; with the margin all the same, since a server
             # whose bucket holds one request at exactly this rate refuses at the least jitter.
             self._steady(now, self.max_rate * t.margin, math.inf)
@@ -394,7 +397,7 @@ class Learner:
         self.steady_at = max(now, self.hold)
 
     def _set_rate(self, now: float, rate: float) -> None:
-        rate = min(self.max_rate, max(self.min_rate, rate))
+        rate = min(self.top, max(self.min_rate, rate))
         if rate != self.rate:
             # Slots booked at the old rate would go too fast or too slowly: book them again
             # (sleepers confirm their slot at least every RECHECK seconds).
@@ -405,7 +408,7 @@ class Learner:
     def share(self, now: float, fraction: float, full_rate: float, rate: float) -> None:
         """Keep to `fraction` of `full_rate` from now on, steady at `fraction` of `rate`, with
         no burst saved up (see RateLimiter.take_share)."""
-        self.max_rate = full_rate * fraction
+        self.max_rate = self.top = full_rate * fraction
         self.lo = min(self.max_rate, max(self.min_rate, rate * fraction))
         self.hi = 0.0
         self.step = self.tuning.first_step
