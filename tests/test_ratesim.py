@@ -1,14 +1,41 @@
-"""The rate-limit simulator (tests/support/ratesim.py): its servers, and the client it drives.
+"""The rate-limit simulator (tests/support/ratesim.py), and the limiter's bounds over it.
 
-It runs the SDK's real limiter and retry decisions on a fake clock against simulated buckets;
-these tests pin the simulated servers' arithmetic, its determinism, and the client's figures at
-the shape the wall-clock benchmark uses (a token bucket of 10/s holding one second's worth),
-which must not get worse. `python tests/support/ratesim.py` prints the sweep over every shape.
+The simulator runs the SDK's real limiter and retry decisions on a fake clock against the fake
+Cortex's own rate limits (token buckets, fixed and sliding windows), so hundreds of server
+shapes and concurrencies run in seconds, the same way every time. These tests pin its servers'
+arithmetic, then hold the limiter, at its defaults (not told the limit), to issue 13's bounds
+over every shape of `wide_shapes()` and `change_shapes()` (more than 200):
+
+- everywhere: no call fails, no caller starves, few 429s, and far fewer than plain retry's;
+- where the server forgets within a second (a bucket holding at most a second's worth, a
+  window of a second), the steady state (seconds 30-60) and the learning (0-20);
+- a limit that halves or doubles mid-run is followed.
+
+Where the issue's strictest bounds are not met (a bucket or window that remembers ten seconds
+or a minute, rates of 2/s and under where one 429 is more than 1 % of a minute's requests),
+BENCHMARKS.md figure 8 shows each cell beside plain retry and says why.
 """
 
 from __future__ import annotations
 
-from ratesim import FixedWindow, TokenBucket, shapes, simulate
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import pytest
+from ratesim import (
+    CHANGE_AT,
+    FixedWindow,
+    Result,
+    Server,
+    TokenBucket,
+    change_shapes,
+    shapes,
+    simulate,
+    wide_shapes,
+)
+
+SECONDS = 60.0
 
 
 def test_a_token_bucket_answers_its_burst_then_the_seconds_to_the_next_token() -> None:
@@ -25,6 +52,16 @@ def test_a_fixed_window_answers_until_the_end_of_its_window() -> None:
     assert window.answer(60.0) is None  # a new window
 
 
+def test_a_changed_limit_applies_from_its_time_and_hands_out_no_fresh_burst() -> None:
+    server = Server(2.0, 2.0, change=(10.0, 0.5))
+    assert [server.answer(0.0) for _ in range(3)] == [None, None, 1]
+    assert server.limit_at(9.9) == 2.0
+    assert server.limit_at(10.0) == 1.0
+    assert server.answer(10.0) is None  # the bucket had refilled before the change...
+    assert server.answer(10.0) is None
+    assert server.answer(10.0) == 1  # ...and no more than it held
+
+
 def test_the_same_seed_gives_the_same_run() -> None:
     first = simulate(TokenBucket(5.0, 2.0), callers=8, seconds=30.0, seed=3)
     again = simulate(TokenBucket(5.0, 2.0), callers=8, seconds=30.0, seed=3)
@@ -35,16 +72,111 @@ def test_the_same_seed_gives_the_same_run() -> None:
     )
 
 
-def test_at_the_benchmarks_shape_the_client_keeps_to_the_limit() -> None:
-    # The wall-clock benchmark (figure 4) measured 1.05 of the limit and 3.4 % 429s here.
+def test_the_sweeps_cover_the_issue_s_shapes_and_more_than_200() -> None:
+    names = [name for name, _ in shapes()]
+    assert len(names) == 22  # 4 rates x 5 bursts, and two fixed windows
+    wide = [name for name, _ in wide_shapes() + change_shapes()]
+    assert len(set(wide)) == len(wide) >= 200
+
+
+def test_at_the_old_benchmark_s_shape_nothing_got_worse() -> None:
+    # Figure 4 was measured here before the limiter learnt bursts: 1.02 of the limit with
+    # 3.5 % 429s over 20 s. Simulated now, at the SDK's defaults:
     for callers in (1, 16, 64):
-        run = simulate(TokenBucket(10.0, 10.0), callers=callers, seconds=60.0)
+        run = simulate(TokenBucket(10.0, 10.0), callers=callers, seconds=SECONDS)
         assert run.goodput(30, 60) >= 0.95, callers
-        assert run.share_429(30, 60) <= 0.02, callers
+        assert run.share_429(0, 60) <= 0.02, callers
         assert run.failed == 0
 
 
-def test_the_sweep_covers_every_shape_of_the_issue() -> None:
-    names = [name for name, _ in shapes()]
-    assert len(names) == 22  # 4 rates x 5 bursts, and two fixed windows
-    assert len(set(names)) == len(names)
+# -- the sweep -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    server: str
+    callers: int
+    sdk: Result
+    plain: Result
+
+    @property
+    def label(self) -> str:
+        return f"{self.server}, {self.callers} callers"
+
+
+def _forgets_within_a_second(name: str) -> bool:
+    """A bucket that holds at most a second's worth, or a window of a second."""
+    if "window" in name:
+        return name.endswith(" per s")
+    burst = name.split(" burst ")[1]
+    return burst in ("1", "2", "3", "5", "1 s") or (burst == "10" and name.startswith("bucket 1"))
+
+
+@functools.cache
+def _sweep() -> tuple[Cell, ...]:
+    cells = []
+    for name, make in wide_shapes():
+        for callers in (1, 16):
+            sdk = simulate(make(), callers=callers, seconds=SECONDS)
+            plain = simulate(make(), callers=callers, seconds=SECONDS, client="plain")
+            cells.append(Cell(name, callers, sdk, plain))
+    return tuple(cells)
+
+
+def test_no_call_fails_and_no_caller_starves() -> None:
+    cells = _sweep()
+    assert [c.label for c in cells if c.sdk.failed] == []
+    # No caller gets less than half the mean, where each made enough calls to tell.
+    enough = [c for c in cells if c.sdk.limit * SECONDS / c.callers >= 10]
+    assert [c.label for c in enough if c.sdk.fairness() < 0.5] == []
+
+
+def test_few_429s_everywhere_and_far_fewer_than_plain_retry_s() -> None:
+    cells = _sweep()
+    assert [c.label for c in cells if c.sdk.share_429(0, 20) > 0.15] == []
+    assert [c.label for c in cells if c.sdk.share_429(30, 60) > 0.1] == []
+    # With 16 callers: under a sixth of plain retry's share of 429s everywhere, and under a
+    # tenth where the server forgets within a second (a window of 10 s at 1-2/s is the worst:
+    # about 0.15 of plain's).
+    many = [c for c in cells if c.callers > 1]
+    assert [c.label for c in many if c.sdk.share_429() > c.plain.share_429() / 6] == []
+    short = [c for c in many if _forgets_within_a_second(c.server)]
+    assert [c.label for c in short if c.sdk.share_429() > c.plain.share_429() / 10] == []
+
+
+def test_where_the_server_forgets_within_a_second_the_limiter_keeps_near_the_limit() -> None:
+    cells = [c for c in _sweep() if _forgets_within_a_second(c.server)]
+    assert len(cells) >= 100
+    steady = [c.label for c in cells if c.sdk.goodput(30, 60) < 0.9]
+    # At most 2 % of the steady half-minute's requests, or two 429s where that is less (under
+    # 4/s a bucket holding a few requests hides a rate a few % too fast for a while).
+    quiet = [c.label for c in cells if c.sdk.count_429(30, 60) > max(2, 0.02 * c.sdk.limit * 30)]
+    learning = [c.label for c in cells if c.sdk.goodput(0, 20) < 0.55]
+    assert (steady, quiet, learning) == ([], [], [])
+    # At 4/s and over: the issue's 1 % of 429s, and goodput within 0.06 of its 0.95 (the cells
+    # under 0.95, a bucket of one or three requests at 4-7/s, show in BENCHMARKS.md figure 8).
+    fast = [c for c in cells if c.sdk.limit >= 4]
+    missed = [
+        c.label for c in fast if c.sdk.goodput(30, 60) < 0.89 or c.sdk.share_429(30, 60) > 0.01
+    ]
+    assert missed == []
+
+
+@pytest.mark.parametrize(
+    ("name", "make"), change_shapes(), ids=[name for name, _ in change_shapes()]
+)
+def test_a_limit_that_changes_mid_run_is_followed(name: str, make: Callable[[], Server]) -> None:
+    """Halved: at 0.9 of the new limit from 15 s after; doubled: within 2 minutes from 3/s
+    (the probes for a risen limit come every 300 requests: 150 s at 2/s)."""
+    run = simulate(make(), callers=16, seconds=CHANGE_AT + 150.0)
+    assert run.failed == 0
+    if "halves" in name:
+        after = CHANGE_AT + 15.0
+        assert run.goodput(after, after + 30) >= 0.9
+        assert run.count_429(after, after + 30) <= 3  # a few probes' worth (1 % is 0.3-2.5)
+    else:
+        after = CHANGE_AT + 120.0
+        doubled = run.goodput(after, after + 30)
+        assert doubled >= (0.9 if run.limit >= 3 else 0.45)  # 2/s keeps at least the old limit
+        requests = run.goodput(after, after + 30) * run.limit * 2 * 30
+        assert run.count_429(after, after + 30) <= max(2, 0.02 * requests)

@@ -110,6 +110,10 @@ class Result:
         limited = sum(self.limited[s] for s in seconds)
         return limited / max(1, ok + limited)
 
+    def count_429(self, start: float = 0.0, end: float | None = None) -> int:
+        end = self.seconds if end is None else end
+        return sum(self.limited[s] for s in range(int(start), int(end)))
+
     def fairness(self) -> float:
         """The fewest successful calls of any caller, as a share of the mean (1.0: all equal)."""
         counts = list(self.per_caller.values())
@@ -206,6 +210,29 @@ def simulate(
     return result
 
 
+CHANGE_AT = 60.0  # when the limit changes in change_shapes()'s runs
+
+
+def change_shapes() -> list[tuple[str, Callable[[], Server]]]:
+    """A limit that halves (a client joined the key) or doubles (one left) at CHANGE_AT: token
+    buckets of 2 to 16.7/s with bursts of 1, 2, a second's and ten seconds' worth; doubling only
+    where twice the limit is still under the documented one (the client never goes past it)."""
+    made: list[tuple[str, Callable[[], Server]]] = []
+    for rate in (2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 13.0, 1000 / 60):
+        bursts = {"1": 1.0, "2": 2.0, "1 s": rate, "10 s": rate * 10}
+        for burst_name, burst in bursts.items():
+            for factor, verb in ((0.5, "halves"), (2.0, "doubles")):
+                if factor * rate > DOCUMENTED_RPM / 60 * 0.98:
+                    continue
+                made.append(
+                    (
+                        f"bucket {_rate_name(rate)} burst {burst_name}, {verb}",
+                        partial(Server, rate, burst, change=(CHANGE_AT, factor)),
+                    )
+                )
+    return made
+
+
 def _rate_name(rate: float) -> str:
     return f"{rate:.3g}/s"
 
@@ -230,16 +257,17 @@ WIDE_RATES = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 13.0, 1000 / 60)
 def wide_shapes() -> list[tuple[str, Callable[[], Server]]]:
     """Many more shapes than the issue's, for the tests: every rate of WIDE_RATES with token
     buckets of bursts 1, 2, 3, 5, 10, a second's, ten seconds' and a minute's worth; fixed and
-    sliding windows of a second, ten seconds and a minute wherever the count comes out whole."""
+    sliding windows of a second, five and ten seconds and a minute wherever the count comes out
+    whole."""
     made: list[tuple[str, Callable[[], Server]]] = []
     for rate in WIDE_RATES:
         name = _rate_name(rate)
-        bursts = {"1": 1, "2": 2, "3": 3, "5": 5, "10": 10, "1 s": rate, "10 s": rate * 10}
-        bursts["1 min"] = rate * 60
+        bursts = {"1": 1, "2": 2, "3": 3, "5": 5, "10": 10, "1 s": rate, "3 s": rate * 3}
+        bursts |= {"10 s": rate * 10, "1 min": rate * 60}
         for burst_name, burst in bursts.items():
             made.append((f"bucket {name} burst {burst_name}", partial(Server, rate, burst)))
         for shape in ("fixed-window", "sliding-window"):
-            for window, unit in ((1.0, "s"), (10.0, "10 s"), (60.0, "min")):
+            for window, unit in ((1.0, "s"), (5.0, "5 s"), (10.0, "10 s"), (60.0, "min")):
                 count = rate * window
                 if abs(count - round(count)) > 1e-9:
                     continue
