@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from cortexio_sdk import Cortex
-from cortexio_sdk._ratelimit._limiter import RateLimiter
+from cortexio_sdk._ratelimit._limiter import Learner, RateLimiter, Tuning
 from fakeclock import FakeClock
 from harness import IN_PROGRESS, Api, in_order
 from loopback import LoopbackServer, Received, Reply
@@ -61,7 +61,8 @@ def test_not_told_it_starts_at_an_eighth_and_doubles_while_requests_pass() -> No
     passing(limiter, clock, 2.1)  # confirmed after a second and four intervals of it
     assert limiter.rate == pytest.approx(4.0)
     passing(limiter, clock, 10.0)
-    assert limiter.rate == pytest.approx(16.0)  # and never past the maximum
+    # Never past the maximum, less the margin (it was not told that is the limit).
+    assert limiter.rate == pytest.approx(16.0 * limiter.tuning.margin)
 
 
 def test_a_sleeper_confirms_its_slot_and_is_told_what_is_left() -> None:
@@ -125,11 +126,13 @@ def test_429s_answering_requests_sent_before_a_hold_off_teach_nothing_more() -> 
 def test_a_429_at_a_rate_known_to_pass_starts_again_below_it() -> None:
     clock = FakeClock()
     limiter = RateLimiter(600, told=True, clock=clock)
-    passing(limiter, clock, 2.0)  # 10/s confirmed: steady at the maximum
+    passing(limiter, clock, 2.0)  # 10/s confirmed: steady at the maximum, less the margin
     assert limiter.learner.lo == pytest.approx(10.0)
-    limited_once(limiter, clock)  # the limit fell (another client took part of it)
-    assert limiter.learner.hi == pytest.approx(10.0)
-    assert limiter.rate == pytest.approx(5.0)  # tries half first
+    steady = 10.0 * limiter.tuning.margin
+    assert limiter.rate == pytest.approx(steady)
+    limited_once(limiter, clock)  # at once: the limit fell (another client took part of it)
+    assert limiter.learner.hi == pytest.approx(steady)
+    assert limiter.rate == pytest.approx(steady / 2)  # tries half first
 
 
 def test_what_passed_between_two_429s_bounds_the_limit_whatever_the_bucket() -> None:
@@ -179,7 +182,8 @@ def test_a_429_right_after_a_burst_blames_the_burst_not_the_rate() -> None:
     assert limiter.rate == rate
     assert limiter.learner.burst == 1.0
     clock.now += 5.0
-    assert waits(limiter, 2) == [0.0, 0.1]  # no burst tried again for a while
+    spaced = 1 / limiter.rate
+    assert waits(limiter, 2) == pytest.approx([0.0, spaced], abs=1e-5)  # no burst tried now
 
 
 # -- threads and fleets ---------------------------------------------------------------------
@@ -211,7 +215,36 @@ def test_a_share_of_a_fleet_paces_from_now_and_never_climbs_past_its_part() -> N
     assert limiter.rate == pytest.approx(2.0)
     assert waits(limiter, 3) == [0.0, 0.5, 1.0]  # no saved burst: the server's bucket is empty
     passing(limiter, clock, 600.0)
-    assert limiter.rate == pytest.approx(2.5)  # probes up, to a quarter of 10/s at most
+    # Probes up, to a quarter of 10/s at most (less the margin, once steady there).
+    assert limiter.rate == pytest.approx(2.5 * limiter.tuning.margin)
+
+
+def test_the_state_a_fleet_keeps_in_redis_reads_back_exactly() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(600, clock=clock)
+    passing(limiter, clock, 5.0)
+    limited_once(limiter, clock)
+    passing(limiter, clock, 3.0)
+    learner = limiter.learner
+    state = learner.to_state()
+    assert all(isinstance(value, str) for value in state.values())
+    again = Learner.from_state(state, learner.max_rate, learner.tuning, 0.0, told=False)
+    assert vars(again) == vars(learner)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{}, {"rate": "7.0"}, {"unknown": "1"}],
+    ids=["none yet", "written by an older version", "written by a newer version"],
+)
+def test_a_state_this_version_did_not_write_starts_afresh(state: dict[str, str]) -> None:
+    learner = Learner.from_state(state, 10.0, Tuning(), 5.0, told=False)
+    assert vars(learner) == vars(Learner(10.0, Tuning(), 5.0, told=False))
+
+
+def test_a_corrupt_state_starts_afresh() -> None:
+    state = Learner(10.0, Tuning(), 5.0).to_state() | {"rate": "fast"}
+    assert Learner.from_state(state, 10.0, Tuning(), 5.0, told=False).rate == 10.0 / 8
 
 
 def test_requests_per_minute_must_be_positive() -> None:
