@@ -5,6 +5,7 @@
 - `_redis_limiter`: `RedisLimiter`, the settings that share one limit through Redis (importing it
   does not import redis).
 - `_redis_bucket`: `RedisBucket`, the limiter those settings make: the same arithmetic in Redis
-  (`_redis_bucket.lua`), falling back to the in-process one while Redis fails.
+  (the in-process `Learner` on state read and written by `_redis_bucket.lua`), falling back to
+  the in-process one while Redis fails.
 - `_redact`: a Redis URL without its password.
 """

@@ -2,39 +2,51 @@
 
 Why our own code: the libraries that throttle (`limits`, `pyrate-limiter`, `aiolimiter`) keep to
 a rate they are given, one of them per sync or async world; Cortex's limit has to be learnt. It
-documents 1,000 requests a minute per key and nothing about the shape of its bucket, and other
-clients on the same key take part of it, so the client cannot know in advance how fast, nor how
-many at once, the server will let it send. It learns both from what it sees:
+documents 1,000 requests a minute per key and nothing about its bucket, and other clients of the
+key take part of it, so the client cannot know in advance how fast, nor how many at once, the
+server will let it send. What it does against such a server, in two paragraphs a user can act on
+(README.md says the same):
 
-- It paces: one request per interval, never a burst it has no evidence for (a server's bucket
-  may hold a single request). It starts at the configured rate (Cortex's documented one).
-- The rate is found by bracketing. `lo` is the fastest rate confirmed to pass: sent at for a
-  while (`Tuning.confirm_seconds`, and a few requests) with no 429, with callers waiting for
-  their turn (a rate the callers did not use proves nothing). `hi` is the slowest rate that met
-  a 429. Each trial tries the middle of the bracket (geometric), so a limit a factor of 8 away
-  is found in about 7 trials; once the bracket is narrower than `Tuning.precision` the client
-  keeps to `Tuning.margin` of `lo`: under the limit, with room for network jitter.
-- A 429 at a rate confirmed to pass means the limit fell (another client took part of it): the
-  bracket starts again from half that rate, which is tried before anything faster.
-- Now and then (every `probe_requests` requests, at least `probe_seconds`) the steady client
-  tries 5 % faster, in case the limit rose (a client sharing the key left); each confirmed step
-  doubles the next one, so a limit that doubled is found in a few trials, while a limit that
-  did not costs one 429 per probe.
-- The burst: a request sent ahead of its paced slot after a quiet spell (the burst) that
-  passes is evidence that the server holds one more, up to a second's worth; a 429 right after
-  such a request halves it and says nothing about the rate, and the next attempt at a larger
-  burst waits a minute.
+  Told nothing (`requests_per_minute` at Cortex's documented limit), it starts at an eighth of
+  that, one request at a time, and doubles while requests pass. After a 429 every caller holds
+  off for the Retry-After, and the client brackets the limit between the fastest rate that
+  passed and the slowest that met a 429, then keeps 1.5 % under it; it bursts only once the
+  server took a burst, and tries 3 % faster every 300 requests in case the limit rose.
 
-Every 429 makes every caller hold off until its Retry-After has passed (`hold_off`); 429s that
-arrive during a hold-off answer requests sent before it and teach nothing more.
+  Told your share of the key (any other `requests_per_minute`), it starts there. Either way 429s
+  do not use up `max_retries` while `call_timeout` bounds the call; and processes sharing a key
+  should share its limit through Redis (`RedisLimiter`), which runs this same code.
 
-The algorithm is GCRA (a token bucket expressed as a "theoretical arrival time"): `reserve()`
-books the next free slot and returns how long the caller must sleep before using it. Booking is
-instant and never blocks under the lock, so it is safe from threads and event loops alike.
+How it learns, in `Learner` (plain numbers, the time passed in):
 
-`Learner` holds that arithmetic on plain numbers, with the time passed in; `RateLimiter` is it
-under a lock on this process's clock, and `_redis_bucket.lua` is the same lines in Lua, run in
-Redis for a whole fleet (tests/test_redis_limiter.py runs both on the same events and compares).
+- It paces (GCRA: a token bucket kept as the "theoretical arrival time" of the next request),
+  and sends a burst only on evidence: a request sent ahead of its slot after a quiet spell that
+  passes shows the server holds one more (up to a second's worth); a 429 right after one halves
+  the burst, says nothing about the rate, and no larger burst is tried for `burst_retry` s.
+- `lo` is the fastest rate confirmed to pass: sent at, with callers waiting for their turn (a
+  rate they did not use proves nothing), for long enough that what the server's bucket saved up
+  meanwhile would have run out (`_drain`: its savings over the rate's excess, at most
+  `patience`). `hi` is the slowest rate that met a 429. Each trial is the geometric middle; once
+  hi is within `precision` of lo (or `patient_precision`, when telling more would take longer
+  than `patience`) the client keeps to `margin` of lo. After a failed trial lo is tried again
+  first: a bucket's savings can make a too-fast rate look confirmed.
+- A token bucket holds under one token whenever it answers 429, so what passed between two 429s
+  is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
+  that is a lower bound on the limit whatever the bucket's size. It raises lo, and it shows a
+  confirmed lo false when fewer passed than lo would have let through (`_refutes_lo`).
+- A 429 at the steady rate: the limit fell (a client joined the key) or savings hid an excess.
+  It starts again under it: about the savings over how long it lasted under it, at least half.
+- Every 300 requests (a minute at least) the steady client tries `first_step` faster, doubling
+  the step while it passes: a limit that doubled is found in a few trials; one that did not
+  costs a 429 a probe.
+- Every rate change voids the slots booked at the old rate; sleepers confirm their slot at
+  least every RECHECK s, so a new rate applies within a second however many callers wait.
+- Every 429 makes every caller hold off until its Retry-After has passed; 429s arriving during
+  a hold-off answer requests sent before it and teach nothing more.
+
+Booking is instant and never blocks under the lock, so `RateLimiter` is safe from threads and
+event loops alike; `_redis_bucket.RedisBucket` runs the same `Learner` on state kept in Redis.
+tests/support/ratesim.py drives it on a fake clock against the fake Cortex's own rate limits.
 """
 
 from __future__ import annotations
