@@ -110,6 +110,10 @@ class Result:
         limited = sum(self.limited[s] for s in seconds)
         return limited / max(1, ok + limited)
 
+    def last_429(self) -> int | None:
+        """The last whole second with a 429, if any."""
+        return max(self.limited) if self.limited else None
+
     def count_429(self, start: float = 0.0, end: float | None = None) -> int:
         end = self.seconds if end is None else end
         return sum(self.limited[s] for s in range(int(start), int(end)))
@@ -128,14 +132,16 @@ def simulate(
     requests_per_minute: float = DOCUMENTED_RPM,
     seed: int = 0,
     client: str = "sdk",
+    told: bool = False,
 ) -> Result:
     """`callers` callers sharing one client, each sending GETs back to back for `seconds`.
 
     `client`: "sdk", the SDK's limiter and retry decisions at their defaults; or "plain", what a
     user would otherwise write: each caller sleeps the Retry-After of a 429 and sends again.
+    `told`: the SDK is told `requests_per_minute` is the limit (it starts there).
     """
     clock = FakeClock(0.0)  # the run's seconds count from 0
-    limiter = RateLimiter(requests_per_minute, clock=clock)
+    limiter = RateLimiter(requests_per_minute, told=told, clock=clock)
     policy = RequestPolicy(
         api_key="k",
         origin=("https", "api.example.test", 443),
