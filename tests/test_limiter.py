@@ -45,13 +45,16 @@ def limited_once(limiter: RateLimiter, clock: FakeClock, retry_after: float = 1.
 
 
 def test_a_limit_it_was_told_is_paced_from_the_start_without_a_burst() -> None:
-    limiter = RateLimiter(600, told=True, clock=FakeClock())  # 10/s
-    assert waits(limiter, 4) == [0.0, 0.1, 0.2, 0.3]
+    limiter = RateLimiter(600, told=True, clock=FakeClock())  # 10/s...
+    assert limiter.rate == pytest.approx(10 * limiter.tuning.margin)  # ...less the margin
+    interval = 1 / limiter.rate
+    assert waits(limiter, 4) == pytest.approx([0, interval, 2 * interval, 3 * interval], abs=1e-5)
 
 
 def test_a_burst_it_was_told_goes_at_once() -> None:
     limiter = RateLimiter(600, told=True, burst=3, clock=FakeClock())
-    assert waits(limiter, 5) == [0.0, 0.0, 0.0, 0.1, 0.2]
+    interval = 1 / limiter.rate
+    assert waits(limiter, 5) == pytest.approx([0, 0, 0, interval, 2 * interval], abs=1e-5)
 
 
 def test_not_told_it_starts_at_an_eighth_and_doubles_while_requests_pass() -> None:
@@ -67,15 +70,15 @@ def test_not_told_it_starts_at_an_eighth_and_doubles_while_requests_pass() -> No
 
 def test_a_sleeper_confirms_its_slot_and_is_told_what_is_left() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(60, told=True, clock=clock)  # one a second
+    limiter = RateLimiter(60, told=True, clock=clock)  # about one a second
     limiter.reserve()
     ticket = limiter.reserve()
-    assert ticket.wait == pytest.approx(1.0)
+    assert ticket.wait == pytest.approx(1 / limiter.rate)
     clock.now += 0.4  # woke early (RECHECK): the slot is still ahead
     again = limiter.reserve(ticket)
-    assert again.wait == pytest.approx(0.6)
+    assert again.wait == pytest.approx(ticket.wait - 0.4)
     assert again.epoch == ticket.epoch
-    clock.now += 0.6
+    clock.now += again.wait
     assert limiter.reserve(again).wait == 0.0
 
 
@@ -126,9 +129,9 @@ def test_429s_answering_requests_sent_before_a_hold_off_teach_nothing_more() -> 
 def test_a_429_at_a_rate_known_to_pass_starts_again_below_it() -> None:
     clock = FakeClock()
     limiter = RateLimiter(600, told=True, clock=clock)
-    passing(limiter, clock, 2.0)  # 10/s confirmed: steady at the maximum, less the margin
-    assert limiter.learner.lo == pytest.approx(10.0)
+    passing(limiter, clock, 2.0)  # confirmed: steady at the maximum, less the margin
     steady = 10.0 * limiter.tuning.margin
+    assert limiter.learner.lo == pytest.approx(steady)
     assert limiter.rate == pytest.approx(steady)
     limited_once(limiter, clock)  # at once: the limit fell (another client took part of it)
     assert limiter.learner.hi == pytest.approx(steady)
@@ -204,7 +207,8 @@ def test_booking_from_many_threads_loses_no_slot() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(round(w, 6) for w in booked) == [round(i * 0.1, 6) for i in range(2000)]
+    interval = 1 / limiter.rate
+    assert sorted(booked) == pytest.approx([i * interval for i in range(2000)])
 
 
 def test_a_share_of_a_fleet_paces_from_now_and_never_climbs_past_its_part() -> None:

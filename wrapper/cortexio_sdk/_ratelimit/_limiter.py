@@ -120,11 +120,11 @@ class Learner:
     def __init__(self, max_rate: float, tuning: Tuning, now: float, *, told: bool = False) -> None:
         self.max_rate = max_rate  # requests/s, as configured (or this process's fleet share)
         self.tuning = tuning
-        # Never faster than this: the limit the user gave, or else under the documented one by
-        # the margin (a server holding one request at exactly that rate refuses at any jitter).
-        self.top = max_rate if told else max_rate * tuning.margin
+        # Never faster than the margin under the maximum, told or not: a server whose bucket
+        # holds one request at exactly that rate refuses at the least jitter.
+        self.top = max_rate * tuning.margin
         # What the client sends at, and what it knows of the limit.
-        self.rate = max_rate if told else max_rate * tuning.start
+        self.rate = self.top if told else max_rate * tuning.start
         self.lo = 0.0  # the fastest rate confirmed to pass (0: none yet)
         self.hi = 0.0  # the slowest rate that met a 429 (0: none)
         self.floor = 0.0  # a lower bound on the limit from what passed between 429s
@@ -160,6 +160,8 @@ class Learner:
         # The schedule (GCRA).
         self.tat = now  # theoretical arrival time of the next request
         self.last_go = -math.inf  # when a request was last let go
+        self.last_sent = -math.inf  # the latest slot booked
+        self.spacing = 0.0  # the gap between the last two slots booked
         self.hold = 0.0  # nobody sends before this (the latest Retry-After)
         self.epoch = 0  # schedule changes: each voids the slots booked before it
 
@@ -275,7 +277,7 @@ class Learner:
     def _trial_failed(self, now: float, refuted: bool) -> None:
         # Too fast: the slower of the rate tried and the one the callers really sent at.
         elapsed = max(now - self.trial_at, 1.0 / self.rate)
-        self.hi = min(self.rate, self.trial_sent / elapsed)
+        self.hi = min(self.rate, 1.0 / self.spacing) if self.spacing > 0.0 else self.rate
         # What passed beyond the limit came from the bucket's savings.
         self.savings = max(self.savings, self.trial_ok - self.floor * elapsed)
         self.failures += 1
@@ -309,6 +311,15 @@ class Learner:
             self.burst_at = now
         self.tat = tat + interval
         self.since_sent += 1.0
+        # How far apart the callers really send (the gap between the last two slots booked): the
+        # interval when they keep up with the rate, wider when fewer calls come than it allows.
+        gap = send_at - self.last_sent if self.last_sent > -math.inf else interval
+        self.spacing = max(gap, interval)
+        self.last_sent = send_at
+        if self.trial and self.trial_sent == 0.0 and send_at - self.trial_at > 2 * interval:
+            # The trial starts with its first request: a client made, or left idle, before
+            # anyone sends has not been sending slower than the rate on trial.
+            self.trial_at = send_at
         if send_at >= self.trial_at:
             self.trial_sent += 1.0
         if send_at <= now:
@@ -375,9 +386,7 @@ class Learner:
             )
             self._try(now, guess)
         elif lo >= self.top:
-            # As configured, never faster; with the margin all the same, since a server
-            # whose bucket holds one request at exactly this rate refuses at the least jitter.
-            self._steady(now, self.max_rate * t.margin, math.inf)
+            self._steady(now, self.top, math.inf)  # as configured: never faster
         elif hi > 0.0 and (
             hi <= lo * (1.0 + t.precision)
             or (
@@ -420,13 +429,14 @@ class Learner:
     def share(self, now: float, fraction: float, full_rate: float, rate: float) -> None:
         """Keep to `fraction` of `full_rate` from now on, steady at `fraction` of `rate`, with
         no burst saved up (see RateLimiter.take_share)."""
-        self.max_rate = self.top = full_rate * fraction
-        self.lo = min(self.max_rate, max(self.min_rate, rate * fraction))
+        self.max_rate = full_rate * fraction
+        self.top = self.max_rate * self.tuning.margin
+        self.lo = min(self.top, max(self.min_rate, rate * fraction))
         self.hi = 0.0
         self.step = self.tuning.first_step
         self.starting = self.probing = False
         probe = max(self.tuning.probe_seconds, self.tuning.probe_requests / self.lo)
-        self._steady(now, self.lo, now + probe if self.lo < self.max_rate else math.inf)
+        self._steady(now, self.lo, now + probe if self.lo < self.top else math.inf)
         self.tat = max(self.tat, now)
 
 
