@@ -116,6 +116,18 @@ def test_429s_do_not_use_up_max_retries_while_the_deadline_bounds_them() -> None
     assert final.hold_off == 2.0  # the others still hold off
 
 
+def test_a_call_whose_429s_outlast_its_deadline_ends_in_their_error() -> None:
+    clock = FakeClock()
+    p = policy(clock, call_timeout=5.0, limiter=RateLimiter(60, told=True, clock=clock))
+    c = call(p)
+    assert c.after_response(answer(429, headers={"Retry-After": "4"})).retry_in == 0.0
+    p.limiter.hold_off(4.0)
+    p.limiter.reserve(), p.limiter.reserve()  # two other callers take the slots after it
+    with pytest.raises(RateLimitError) as caught:  # the next is past the call's 5 s
+        c.limiter_wait(p.limiter.reserve())
+    assert isinstance(caught.value.__cause__, DeadlineExceededError)
+
+
 def test_429s_count_against_max_retries_when_no_deadline_bounds_them() -> None:
     c = call(policy(FakeClock(), max_retries=2, call_timeout=None))
     for _ in range(2):

@@ -98,6 +98,38 @@ def test_a_faster_rate_rebooks_the_sleepers_so_it_applies_at_once() -> None:
     assert [round(t.wait, 6) for t in rebooked] == [round(0.25 * n, 6) for n in range(1, 8)]
 
 
+def test_a_client_left_idle_starts_its_trial_when_callers_come_back() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(960, clock=clock)  # starts at 2/s of at most 16/s
+    waits(limiter, 2)  # two calls, then nothing for ten minutes
+    clock.now += 600.0
+    passing(limiter, clock, 15.0)
+    assert limiter.rate == pytest.approx(16.0 * limiter.tuning.margin)  # doubled as usual
+
+
+def test_a_429_after_a_quiet_spell_does_not_undo_what_was_learnt() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(600, told=True, clock=clock)
+    passing(limiter, clock, 2.0)
+    learnt = limiter.learner.lo
+    clock.now += 3600.0  # an hour idle; then the first call meets a 429 (others spent the key)
+    limited_once(limiter, clock)
+    assert limiter.rate >= 0.9 * learnt  # an hour at it passed: not a limit that fell far
+    passing(limiter, clock, 30.0)
+    assert limiter.rate >= 0.9 * learnt
+
+
+def test_the_caller_that_met_the_429_goes_first_when_the_hold_off_ends() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(600, told=True, clock=clock)
+    waiting = limiter.reserve(limiter.reserve())  # another caller, sleeping on its slot
+    limiter.hold_off(1.0)  # the caller that met the 429 books again at once
+    first = limiter.reserve()
+    later = limiter.reserve(waiting)  # the sleeper wakes to a voided slot
+    assert first.wait == pytest.approx(1.0)
+    assert later.wait > first.wait
+
+
 # -- 429s -----------------------------------------------------------------------------------
 
 
@@ -237,6 +269,15 @@ def test_the_state_a_fleet_keeps_in_redis_reads_back_exactly() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "text"), [("epoch", "inf"), ("rate", "nan"), ("trial", "yes"), ("lo", "fast")]
+)
+def test_a_corrupt_field_starts_afresh(name: str, text: str) -> None:
+    state = Learner(10.0, Tuning(), 5.0).to_state() | {name: text}
+    learner = Learner.from_state(state, 10.0, Tuning(), 5.0, told=False)
+    assert vars(learner) == vars(Learner(10.0, Tuning(), 5.0, told=False))
+
+
+@pytest.mark.parametrize(
     "state",
     [{}, {"rate": "7.0"}, {"unknown": "1"}],
     ids=["none yet", "written by an older version", "written by a newer version"],
@@ -244,11 +285,6 @@ def test_the_state_a_fleet_keeps_in_redis_reads_back_exactly() -> None:
 def test_a_state_this_version_did_not_write_starts_afresh(state: dict[str, str]) -> None:
     learner = Learner.from_state(state, 10.0, Tuning(), 5.0, told=False)
     assert vars(learner) == vars(Learner(10.0, Tuning(), 5.0, told=False))
-
-
-def test_a_corrupt_state_starts_afresh() -> None:
-    state = Learner(10.0, Tuning(), 5.0).to_state() | {"rate": "fast"}
-    assert Learner.from_state(state, 10.0, Tuning(), 5.0, told=False).rate == 10.0 / 8
 
 
 def test_requests_per_minute_must_be_positive() -> None:

@@ -307,6 +307,18 @@ def test_a_hold_off_voids_every_process_s_booked_slots(shared: Shared) -> None:
     assert inspect.zcard(key + ":clients") == 3  # who shares the key: random ids
 
 
+def test_a_field_another_version_wrote_is_dropped_not_kept(shared: Shared) -> None:
+    """A rolling deploy: an older client left a field this version does not know. The next step
+    starts the state afresh and writes it whole, so the steps after it keep their schedule."""
+    limiter, inspect = bind(shared), shared.inspect
+    limiter.reserve()
+    key = state_key(inspect)
+    inspect.hset(key, "limited", "7.0")  # what the version before wrote
+    limiter.reserve()  # afresh, and written back without it
+    assert inspect.hget(key, "limited") is None
+    assert limiter.reserve().wait > 0.05  # paced again: the state is read back, not reset
+
+
 def test_successes_are_reported_with_the_next_booking(shared: Shared) -> None:
     limiter, inspect = bind(shared), shared.inspect
     limiter.hold_off(0.01)

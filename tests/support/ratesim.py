@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import httpx
+from cortexio_sdk import CortexError
 from cortexio_sdk._http._retry import Call, RequestPolicy
 from cortexio_sdk._ratelimit._limiter import RateLimiter
 from cortexio_sdk.testing._faults import make_limit
@@ -166,7 +167,12 @@ def simulate(
             send(caller, call)
             return
         ticket = limiter.reserve(previous)  # type: ignore[arg-type]
-        wait = call.limiter_wait(ticket)
+        try:
+            wait = call.limiter_wait(ticket)
+        except CortexError:  # its slot is past the call's deadline: the call fails
+            result.failed += 1
+            start_call(caller)
+            return
         if wait > 0:
             schedule(clock.now + wait, caller, call, ticket)
         else:

@@ -119,11 +119,16 @@ class Cortex(_Base[httpx.Client, Queries]):
       self-managed install has its own. Plain http only to this machine unless
       `allow_insecure_http=True`.
     - `timeout`: per request, seconds or an httpx.Timeout (default 30 s, 10 s to connect).
-    - `max_retries`: retries after a 429, a connection failure, or (GET only) a 5xx (default 4).
+    - `max_retries`: retries after a connection failure or (GET only) a 5xx, and after a 429
+      when no deadline bounds the call (default 4; 0: none at all). With `call_timeout` (or a
+      wait's deadline) 429s are retried until it would pass: a server answering 429 for ever
+      holds a call that long.
     - `max_retry_after`: the longest Retry-After slept; a longer one raises RateLimitError at
       once with `.retry_after` (default 60 s).
-    - `requests_per_minute`: the client-side limit (default 1000, Cortex's documented limit),
-      shared by every thread or task of this client, lowered after a 429 and recovered gradually.
+    - `requests_per_minute`: the most this client sends, shared by its threads or tasks
+      (default 1000, Cortex's documented limit). At the default it starts at an eighth of it
+      and learns the server's limit from its 429s; set to your share of the key, it starts
+      there. See README.md, "Against a server it does not know".
     - `call_timeout`: the overall deadline of one call, retries and waits included (default
       300 s; None for none).
     - `http_client`: your own httpx.Client (proxies, certificates...); its transports are wrapped,
@@ -175,11 +180,16 @@ class AsyncCortex(_Base[httpx.AsyncClient, AsyncQueries]):
       self-managed install has its own. Plain http only to this machine unless
       `allow_insecure_http=True`.
     - `timeout`: per request, seconds or an httpx.Timeout (default 30 s, 10 s to connect).
-    - `max_retries`: retries after a 429, a connection failure, or (GET only) a 5xx (default 4).
+    - `max_retries`: retries after a connection failure or (GET only) a 5xx, and after a 429
+      when no deadline bounds the call (default 4; 0: none at all). With `call_timeout` (or a
+      wait's deadline) 429s are retried until it would pass: a server answering 429 for ever
+      holds a call that long.
     - `max_retry_after`: the longest Retry-After slept; a longer one raises RateLimitError at
       once with `.retry_after` (default 60 s).
-    - `requests_per_minute`: the client-side limit (default 1000, Cortex's documented limit),
-      shared by every thread or task of this client, lowered after a 429 and recovered gradually.
+    - `requests_per_minute`: the most this client sends, shared by its threads or tasks
+      (default 1000, Cortex's documented limit). At the default it starts at an eighth of it
+      and learns the server's limit from its 429s; set to your share of the key, it starts
+      there. See README.md, "Against a server it does not know".
     - `call_timeout`: the overall deadline of one call, retries and waits included (default
       300 s; None for none).
     - `http_client`: your own httpx.AsyncClient (proxies, certificates...); its transports are

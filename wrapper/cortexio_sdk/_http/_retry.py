@@ -107,6 +107,7 @@ class Call:
         self.deadline = deadline
         self.retries = 0  # retries that count against max_retries
         self.attempts = 1  # requests sent, 429s retried for free included
+        self.limited: CortexError | None = None  # the last 429, while it is being waited out
         self._method = request.method.upper()
         self._base_timeout = dict(request.extensions.get("timeout", {}))
 
@@ -127,10 +128,14 @@ class Call:
         wait = ticket.wait
         remaining = self.remaining()
         if remaining is not None and wait >= remaining:
-            raise DeadlineExceededError(
+            passes = DeadlineExceededError(
                 f"{self.label}: the call's deadline passes before the rate limiter lets it go "
                 f"(needs {wait:.1f} s, {max(remaining, 0):.1f} s left)"
             )
+            if self.limited is not None:
+                # The wait is the server's 429s' doing: say so with their error.
+                raise self.limited from passes
+            raise passes
         if wait > 0 and logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s waits %.2f s for the rate limiter", self.label, wait)
         return min(wait, RECHECK)
@@ -166,6 +171,8 @@ class Call:
         if status < 400:
             self.policy.limiter.succeeded()
             return HAND_BACK
+        if status != 429:
+            self.limited = None
         error, advised = error_from_response(response)
         if status == 429:
             return self._after_rate_limit(error, advised)
@@ -220,6 +227,7 @@ class Call:
             error, delay, f"answered 429 ({source})", counted=not free
         )
         if decision.retry_in is not None:
+            self.limited = error
             decision = attrs.evolve(decision, retry_in=0.0)
         return attrs.evolve(decision, hold_off=delay)
 
@@ -256,7 +264,10 @@ class Call:
 
     def _backoff(self) -> float:
         """Exponential backoff with equal jitter: half fixed, half random, capped."""
-        ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2.0**self.retries)
+        # Attempts, not retries: 429s retried for free grow the backoff too.
+        ceiling = min(
+            self.policy.backoff_max, self.policy.backoff_base * 2.0 ** (self.attempts - 1)
+        )
         return ceiling / 2 + self.policy.rng.uniform(0, ceiling / 2)
 
 

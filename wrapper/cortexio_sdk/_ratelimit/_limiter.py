@@ -14,8 +14,9 @@ server will let it send. What it does against such a server, in two paragraphs a
   server took a burst, and tries 3 % faster every 300 requests in case the limit rose.
 
   Told your share of the key (any other `requests_per_minute`), it starts there. Either way 429s
-  do not use up `max_retries` while `call_timeout` bounds the call; and processes sharing a key
-  should share its limit through Redis (`RedisLimiter`), which runs this same code.
+  do not use up `max_retries` while a deadline bounds the call (they end it with RateLimitError
+  once they outlast it); and processes sharing a key should share its limit through Redis
+  (`RedisLimiter`), which runs this same code.
 
 How it learns, in `Learner` (plain numbers, the time passed in):
 
@@ -104,6 +105,7 @@ class Tuning:
     first_step: float = 0.03  # the first try faster; each that passes doubles the next
     patience: float = 15.0  # a trial that would take longer to confirm than this...
     patient_precision: float = 0.1  # ...is not made once the bracket is this narrow
+    quiet_spell: float = 10.0  # a 429 for the first call after this long idle teaches nothing
     burst_grace: float = 1.0  # a 429 this soon after a request sent early blames the burst
     burst_retry: float = 300.0  # after that, no larger burst for this long
     bound_memory: float = 30.0  # seconds over which what passed between 429s is weighed
@@ -135,7 +137,6 @@ class Learner:
         self.steady_lo = 0.0  # lo during that steady spell
         self.probe_at = math.inf  # when a steady client next tries faster
         self.steady_at = now  # when the client last became steady
-        self.guess = 0.0  # where to start again from below, after a steady rate met a 429
         # The trial of `rate`, when it is not yet known to pass.
         self.trial = True
         self.trial_at = now  # when it began (sending at `rate`)
@@ -161,6 +162,7 @@ class Learner:
         self.tat = now  # theoretical arrival time of the next request
         self.last_go = -math.inf  # when a request was last let go
         self.last_sent = -math.inf  # the latest slot booked
+        self.last_trial_send = -math.inf  # the same, for the trial's idle check
         self.spacing = 0.0  # the gap between the last two slots booked
         self.hold = 0.0  # nobody sends before this (the latest Retry-After)
         self.epoch = 0  # schedule changes: each voids the slots booked before it
@@ -190,8 +192,16 @@ class Learner:
         try:
             for name, text in state.items():
                 kind = type(fields[name])
-                fields[name] = kind(text == "True") if kind is bool else kind(float(text))
-        except ValueError:
+                if kind is bool:
+                    if text not in ("True", "False"):
+                        raise ValueError(text)
+                    fields[name] = text == "True"
+                    continue
+                number = float(text)
+                if math.isnan(number) or (kind is int and not math.isfinite(number)):
+                    raise ValueError(text)
+                fields[name] = kind(number)
+        except (ValueError, OverflowError):
             return cls(max_rate, tuning, now, told=told)
         return learner
 
@@ -242,23 +252,20 @@ class Learner:
                 # A request sent early met it: the burst was too large, not the rate.
                 self.burst = max(1.0, math.floor(self.burst / 2.0))
                 self.burst_retry_at = now + t.burst_retry
+            elif self.spacing > max(t.quiet_spell, 2.0 / self.rate):
+                pass  # the first call after a quiet spell: someone else spent the bucket
             elif self.trial:
                 self._trial_failed(now, refuted)
             else:
                 # A rate known to pass no longer does: the limit fell (or a bucket's savings
                 # hid that it was too fast all along). Learn it again from below; only the
                 # span just ended bounds the new limit.
-                # A bucket's savings ran out after `lasted` seconds at this rate: it was over
-                # the limit by about savings / lasted (a limit that fell fails at once).
-                lasted = max(now - max(self.steady_at, self.limited_at), 1e-9)
-                self.guess = self.rate - max(self.credit, self.savings) / lasted
                 self.hi = self.rate
                 self.lo = 0.0
                 self.probing = False
                 self.span_ok, self.span_time, self.spans = self.last_ok, self.last_time, 1.0
                 self.floor = self._bound()
                 self._next(now)
-                self.guess = 0.0
             self.burst_at = -math.inf
             self.step = t.first_step
             self.starting = False
@@ -313,18 +320,31 @@ class Learner:
         self.since_sent += 1.0
         # How far apart the callers really send (the gap between the last two slots booked): the
         # interval when they keep up with the rate, wider when fewer calls come than it allows.
-        gap = send_at - self.last_sent if self.last_sent > -math.inf else interval
+        # (A hold-off is no quiet spell: the gap counts from its end.)
+        gap = send_at - max(self.last_sent, self.hold) if self.last_sent > -math.inf else interval
         self.spacing = max(gap, interval)
         self.last_sent = send_at
-        if self.trial and self.trial_sent == 0.0 and send_at - self.trial_at > 2 * interval:
-            # The trial starts with its first request: a client made, or left idle, before
-            # anyone sends has not been sending slower than the rate on trial.
+        idle = max(2 * interval, self.tuning.confirm_seconds)
+        if self.trial and send_at - max(self.trial_at, self.last_trial_send, self.hold) > idle:
+            # A trial runs while callers send: one made, or left idle, before they do (again)
+            # has not been sending slower than the rate on trial. It starts over from here.
             self.trial_at = send_at
+            self.trial_ok = self.trial_sent = 0.0
+        self.last_trial_send = send_at
         if send_at >= self.trial_at:
             self.trial_sent += 1.0
         if send_at <= now:
             self.last_go = now
         return send_at - now
+
+    def reserve(self, now: float, previous: Ticket | None) -> tuple[float, float, bool]:
+        """Confirm `previous` while its epoch holds, else book a new slot: (seconds to wait,
+        the slot's time, whether the state changed)."""
+        if previous is not None and previous.epoch == self.epoch:
+            wait = self.confirm(now, previous.at)
+            return wait, previous.at, wait == 0.0
+        wait = self.book(now)
+        return wait, now + wait, True
 
     def confirm(self, now: float, at: float) -> float:
         """A slot booked for `at`, still valid: the seconds left to wait (0: it is used now)."""
@@ -379,11 +399,7 @@ class Learner:
         if not self.verified and self._drain(lo, self.floor) > t.patience:
             self.verified = True  # too close to the bound from 429s to be worth trying again
         if lo <= 0.0:  # nothing known to pass: a guess under the rate that met a 429
-            guess = (
-                max(self.floor, hi * t.backoff, min(self.guess, hi))
-                if hi > 0.0
-                else self.max_rate * t.start
-            )
+            guess = max(self.floor, hi * t.backoff) if hi > 0.0 else self.max_rate * t.start
             self._try(now, guess)
         elif lo >= self.top:
             self._steady(now, self.top, math.inf)  # as configured: never faster
@@ -396,14 +412,17 @@ class Learner:
         ):
             # Close enough, or so close that telling more would take too long: steady, and
             # the probes will find the rest.
-            probe = max(t.probe_seconds, t.probe_requests / lo)
-            self._steady(now, lo * t.margin, now + probe)
+            self._steady(now, lo * t.margin, now + self._probe_after(lo))
         elif hi > 0.0 and not self.verified:
             self._try(now, lo)
         elif hi > 0.0:
             self._try(now, math.sqrt(lo * hi))
         else:
             self._try(now, lo * (1.0 + self.step))
+
+    def _probe_after(self, rate: float) -> float:
+        """Seconds of steady sending at `rate` before trying faster."""
+        return max(self.tuning.probe_seconds, self.tuning.probe_requests / rate)
 
     def _try(self, now: float, rate: float) -> None:
         self._set_rate(now, rate)
@@ -435,8 +454,8 @@ class Learner:
         self.hi = 0.0
         self.step = self.tuning.first_step
         self.starting = self.probing = False
-        probe = max(self.tuning.probe_seconds, self.tuning.probe_requests / self.lo)
-        self._steady(now, self.lo, now + probe if self.lo < self.top else math.inf)
+        probe_at = now + self._probe_after(self.lo) if self.lo < self.top else math.inf
+        self._steady(now, self.lo, probe_at)
         self.tat = max(self.tat, now)
 
 
@@ -491,12 +510,8 @@ class RateLimiter:
         """
         with self._lock:
             learner = self._learner
-            now = self._clock()
-            if previous is not None and previous.epoch == learner.epoch:
-                wait = learner.confirm(now, previous.at)
-            else:
-                wait = learner.book(now)
-            return Ticket(wait, learner.epoch, at=now + wait)
+            wait, at, _ = learner.reserve(self._clock(), previous)
+            return Ticket(wait, learner.epoch, at=at)
 
     def hold_off(self, seconds: float) -> None:
         """A 429 asked for `seconds` of quiet: every caller waits, and the limiter learns."""

@@ -46,6 +46,8 @@ if op == 'write' then
   for i = 4, #ARGV do
     fields[#fields + 1] = ARGV[i]
   end
+  -- The whole state is replaced: a field another version wrote must not outlive it.
+  redis.call('DEL', key)
   redis.call('HSET', key, 'version', version + 1, unpack(fields))
   redis.call('PEXPIRE', key, tonumber(ARGV[3]))
   return 1

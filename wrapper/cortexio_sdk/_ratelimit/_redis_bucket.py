@@ -269,14 +269,10 @@ class RedisBucket:
             if hold is not None:
                 learner.limited(now, hold)
                 changed = True
-            elif previous is not None and previous.epoch == learner.epoch:
-                wait = learner.confirm(now, previous.at)
-                changed = changed or wait == 0.0
-                ticket = Ticket(wait, learner.epoch, shared=True, at=previous.at)
             else:
-                wait = learner.book(now)
-                changed = True
-                ticket = Ticket(wait, learner.epoch, shared=True, at=now + wait)
+                wait, at, booked = learner.reserve(now, previous)
+                changed = changed or booked
+                ticket = Ticket(wait, learner.epoch, shared=True, at=at)
             if ticket is not None and not 0.0 <= ticket.wait <= _MAX_WAIT:
                 raise ValueError(f"the shared limiter's state gives a wait of {ticket.wait!r} s")
             with self._lock:
