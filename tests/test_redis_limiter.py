@@ -293,12 +293,12 @@ def test_a_hold_off_voids_every_process_s_booked_slots(shared: Shared) -> None:
     tickets = [booker.reserve() for _ in range(15)]
     still = booker.reserve(tickets[-1])  # still valid: the time left to its slot
     assert (still.epoch, still.at) == (tickets[-1].epoch, tickets[-1].at)
-    assert still.wait == pytest.approx(1.4, abs=0.1)
+    assert 0 < still.wait <= tickets[-1].wait
     limited.hold_off(1.0)  # another process met a 429
     rebooked = booker.reserve(tickets[-1])
     assert rebooked.epoch != tickets[-1].epoch
-    assert rebooked.wait >= 0.9
-    assert newcomer.reserve().wait >= 0.9
+    assert rebooked.wait >= 0.7  # the 1 s hold-off, less the steps since (generous)
+    assert newcomer.reserve().wait >= 0.7  # the 1 s hold-off, less the steps since (generous)
     key = state_key(inspect)
     # 10/s (less the margin) met a 429: the fleet tries half of it next, as one process would.
     hi = float(inspect.hget(key, "hi"))
@@ -333,14 +333,18 @@ def test_successes_are_reported_with_the_next_booking(shared: Shared) -> None:
 async def test_the_async_twins_share_the_bucket_with_sync_callers(shared: Shared) -> None:
     sync_side, async_side = bind(shared), bind(shared)
     try:
-        for _ in range(9):
-            sync_side.reserve()  # nine slots, 0.1 s apart
+        first = sync_side.reserve()
+        for _ in range(8):
+            sync_side.reserve()  # nine slots, one every 0.1 s (less the margin)
         ticket = await async_side.areserve()
         assert ticket.shared
-        assert ticket.wait == pytest.approx(0.9, abs=0.05)
+        # The tenth slot, on Redis's clock: however long the bookings took to make.
+        assert ticket.at - first.at == pytest.approx(9 / (10 * 0.985), abs=1e-6)
         await async_side.ahold_off(1.0)
-        assert sync_side.reserve().wait >= 0.9
-        assert (await async_side.areserve(ticket)).wait >= 0.9
+        assert sync_side.reserve().wait >= 0.7  # the 1 s hold-off, less the steps since (generous)
+        assert (
+            await async_side.areserve(ticket)
+        ).wait >= 0.7  # the 1 s hold-off, less the steps since (generous)
     finally:
         await async_side.aclose()
         sync_side.close()
