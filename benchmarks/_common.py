@@ -73,6 +73,14 @@ def server(args: Sequence[str]) -> Iterator[str]:
             process.wait()
 
 
+def _tally(counting: Counting | AsyncCounting, status: int) -> None:
+    """Count one attempt's status, and per whole second since `origin` when asked to."""
+    counting.statuses[status] += 1
+    if counting.by_second is not None:
+        second = int(time.monotonic() - counting.origin)
+        counting.by_second[(second, status)] += 1
+
+
 class Counting(httpx.BaseTransport):
     """httpx's transport, counting every attempt's status code (below any retry layer), and
     with `by_second` also per whole second since `origin` (a time.monotonic() value)."""
@@ -92,10 +100,7 @@ class Counting(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
         with self.lock:
-            self.statuses[response.status_code] += 1
-            if self.by_second is not None:
-                second = int(time.monotonic() - self.origin)
-                self.by_second[(second, response.status_code)] += 1
+            _tally(self, response.status_code)
         return response
 
     def close(self) -> None:
@@ -118,10 +123,7 @@ class AsyncCounting(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        self.statuses[response.status_code] += 1
-        if self.by_second is not None:
-            second = int(time.monotonic() - self.origin)
-            self.by_second[(second, response.status_code)] += 1
+        _tally(self, response.status_code)
         return response
 
     async def aclose(self) -> None:

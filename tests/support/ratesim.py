@@ -28,7 +28,6 @@ from fakeclock import FakeClock
 
 URL = "https://api.example.test/api/v1/queries/job-1"
 DOCUMENTED_RPM = 1000.0  # the SDK's default: it is not told the server's limit
-CALLERS = (1, 4, 16, 64)
 
 
 class Server:
@@ -77,10 +76,6 @@ def TokenBucket(rate: float, burst: float) -> Server:
 
 def FixedWindow(count: int, window: float) -> Server:
     return Server(count / window, shape="fixed-window", window=window)
-
-
-def SlidingWindow(count: int, window: float) -> Server:
-    return Server(count / window, shape="sliding-window", window=window)
 
 
 @dataclass

@@ -482,15 +482,19 @@ class RateLimiter:
         tuning: Tuning = Tuning(),  # frozen, so one shared default is safe
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.max_rate = check_number("requests_per_minute", requests_per_minute) / 60.0
-        self._full_rate = self.max_rate  # as configured; max_rate may be a share of it
+        self._full_rate = check_number("requests_per_minute", requests_per_minute) / 60.0
         self.tuning = tuning
         self._clock = clock
         self._lock = threading.Lock()
-        self._learner = Learner(self.max_rate, tuning, clock(), told=told)
+        self._learner = Learner(self._full_rate, tuning, clock(), told=told)
         if burst is not None:
             self._learner.burst = check_number("burst", burst)
             self._learner.burst_retry_at = math.inf  # told: never learnt
+
+    @property
+    def max_rate(self) -> float:
+        """The most it sends, requests/s: as configured, or this process's share of a fleet's."""
+        return self._learner.max_rate
 
     @property
     def rate(self) -> float:
@@ -528,7 +532,6 @@ class RateLimiter:
         `rate` (requests/s), with no burst saved up: this process's part of a fleet whose shared
         limiter became unreachable, while the server's bucket is likely empty."""
         with self._lock:
-            self.max_rate = self._full_rate * fraction
             self._learner.share(self._clock(), fraction, self._full_rate, rate)
 
     async def areserve(self, previous: Ticket | None = None) -> Ticket:
