@@ -20,6 +20,10 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/api/v1/queries",
+        "extensions": {
+            "cortex_operation": "createQuery",
+            "cortex_url_template": "/api/v1/queries",
+        },
     }
 
     _kwargs["json"] = body.to_dict()

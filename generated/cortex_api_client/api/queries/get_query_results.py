@@ -17,6 +17,10 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": f"/api/v1/queries/{path_segment(job_id)}",
+        "extensions": {
+            "cortex_operation": "getQueryResults",
+            "cortex_url_template": "/api/v1/queries/{jobId}",
+        },
     }
 
     return _kwargs
