@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import generate
 import pytest
@@ -28,6 +28,11 @@ from cortexio_sdk import AsyncCortex, Cortex, NotFoundError
 from harness import API_KEY, Kind, error_body, problem_body
 from loopback import LoopbackServer, Received, Reply
 
+if TYPE_CHECKING:
+    from otel_capture import Captured
+
+# The `otel` fixture: the OpenTelemetry SDK with in-memory exporters, for one test.
+pytest_plugins = ["otel_capture"]
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +221,27 @@ async def test_a_regenerated_operation_is_retried_on_429(
     _check(server, response)
     assert server.count() == 3
     assert caught.value.request_id == "req-404"
+
+
+async def test_a_regenerated_operation_is_traced_under_its_operation_id(
+    generated: ModuleType, server: LoopbackServer, kind: Kind, otel: Captured
+) -> None:
+    _script(server)
+    if kind == "sync":
+        with Cortex(api_key=API_KEY, base_url=server.url) as cortex:
+            generated.sync_detailed("job-1", client=cortex.low_level)
+    else:
+        async with AsyncCortex(api_key=API_KEY, base_url=server.url) as acortex:
+            await generated.asyncio_detailed("job-1", client=acortex.low_level)
+
+    span = otel.one("getQuerySummary")
+    assert span.attributes is not None
+    assert span.attributes["url.template"] == "/api/v1/queries/{jobId}/summary"
+    assert span.attributes["cortex.attempts"] == 2
+    attempts = otel.children(span)
+    assert [a.name for a in attempts] == ["GET /api/v1/queries/{jobId}/summary"] * 2
+    assert [(a.attributes or {}).get("http.response.status_code") for a in attempts] == [429, 200]
+    assert otel.total("cortex.client.retries", cortex__operation="getQuerySummary") == 1
 
 
 def test_fields_named_like_builtins_keep_their_names(generated: ModuleType) -> None:

@@ -19,6 +19,7 @@ from ._config import (
 from ._http._transport import MAX_IN_FLIGHT, install_transports
 from ._queries import AsyncQueries, Queries
 from ._ratelimit._redis_limiter import RedisLimiter
+from ._telemetry import Tally
 
 # Keep every pooled connection alive between polls: many waits reuse them instead of
 # reconnecting (httpx's default keeps only 20 of its 100 alive).
@@ -54,6 +55,7 @@ class _Base(Generic[HttpClientT, QueriesT]):
         http_client: HttpClientT | None = None,
         allow_insecure_http: bool = False,
         rate_limiter: RedisLimiter | None = None,
+        record_query_text: bool = False,
     ) -> None:
         expected = self._http_class
         if http_client is not None and not isinstance(http_client, expected):
@@ -72,6 +74,7 @@ class _Base(Generic[HttpClientT, QueriesT]):
             call_timeout=call_timeout,
             allow_insecure_http=allow_insecure_http,
             rate_limiter=rate_limiter,
+            record_query_text=record_query_text,
         )
         self._owns_http = http_client is None
         if http_client is None:
@@ -91,11 +94,21 @@ class _Base(Generic[HttpClientT, QueriesT]):
         else:
             low_level.set_httpx_client(http_client)
         self.low_level = low_level
-        self.queries: QueriesT = self._queries_class(low_level, clock=self._policy.clock)
+        self.queries: QueriesT = self._queries_class(
+            low_level, clock=self._policy.clock, telemetry=self._policy.telemetry
+        )
 
     @property
     def base_url(self) -> str:
         return self._settings.base_url
+
+    def _tally(self) -> Tally:
+        """Count what this client's calls cost from now on (the CLI's -v summary)."""
+        tally = Tally()
+        telemetry = self._policy.telemetry
+        assert telemetry is not None  # always set by Settings.policy()
+        telemetry.tallies.append(tally)
+        return tally
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._settings.base_url!r}, api_key='***')"
@@ -138,6 +151,8 @@ class Cortex(_Base[httpx.Client, Queries]):
     - `rate_limiter`: `RedisLimiter(url=...)` to share the limit with every process and host
       using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`, a Redis Cluster's node
       with `CORTEX_RATE_LIMIT_REDIS_CLUSTER=1`; else this client alone).
+    - `record_query_text`: put the CQL text on the createQuery span (`cortex.query.text`) when
+      OpenTelemetry traces (default False: a query can name people and systems).
     """
 
     _http_class = httpx.Client
@@ -199,6 +214,8 @@ class AsyncCortex(_Base[httpx.AsyncClient, AsyncQueries]):
     - `rate_limiter`: `RedisLimiter(url=...)` to share the limit with every process and host
       using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`, a Redis Cluster's node
       with `CORTEX_RATE_LIMIT_REDIS_CLUSTER=1`; else this client alone).
+    - `record_query_text`: put the CQL text on the createQuery span (`cortex.query.text`) when
+      OpenTelemetry traces (default False: a query can name people and systems).
     """
 
     _http_class = httpx.AsyncClient

@@ -18,6 +18,7 @@ from ._exceptions import ConfigurationError
 from ._http._retry import RequestPolicy, origin_of
 from ._ratelimit._limiter import Limiter, RateLimiter
 from ._ratelimit._redis_limiter import REDIS_CLUSTER_ENV, REDIS_URL_ENV, RedisLimiter
+from ._telemetry import Telemetry
 from ._version import __version__
 
 __all__ = [
@@ -48,6 +49,7 @@ class Settings:
     requests_per_minute: float
     call_timeout: float | None
     rate_limiter: RedisLimiter | None = None
+    record_query_text: bool = False
 
     def policy(self) -> RequestPolicy:
         origin = origin_of(httpx.URL(self.base_url))
@@ -65,7 +67,7 @@ class Settings:
                 requests_per_minute=self.requests_per_minute,
                 told=told,
             )
-        return RequestPolicy(
+        policy = RequestPolicy(
             api_key=self.api_key,
             origin=origin,
             user_agent=USER_AGENT,
@@ -74,6 +76,13 @@ class Settings:
             max_retry_after=self.max_retry_after,
             call_timeout=self.call_timeout,
         )
+        telemetry = Telemetry(
+            limiter=limiter,
+            server=origin,
+            clock=policy.clock,
+            record_query_text=self.record_query_text,
+        )
+        return attrs.evolve(policy, telemetry=telemetry)
 
 
 def resolve_settings(
@@ -87,6 +96,7 @@ def resolve_settings(
     call_timeout: float | None,
     allow_insecure_http: bool,
     rate_limiter: RedisLimiter | None = None,
+    record_query_text: bool = False,
 ) -> Settings:
     """Check every setting and fill the missing ones from the environment and defaults."""
     return Settings(
@@ -99,7 +109,14 @@ def resolve_settings(
         requests_per_minute=_positive("requests_per_minute", requests_per_minute),
         call_timeout=None if call_timeout is None else _positive("call_timeout", call_timeout),
         rate_limiter=_rate_limiter(rate_limiter),
+        record_query_text=_flag("record_query_text", record_query_text),
     )
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def _api_key(value: str | None) -> str:

@@ -23,7 +23,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -46,6 +47,8 @@ from ._http._retry import call_deadline
 
 if TYPE_CHECKING:
     from cortex_api_client.models import QueryBuilderResult
+
+    from ._telemetry import WaitRecord
 
 __all__ = [
     "DEFAULT_WAIT_TIMEOUT",
@@ -215,8 +218,10 @@ class JobWait:
         poll_interval: float | None,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        record: WaitRecord | None = None,
     ) -> None:
         self.job_id = job_id
+        self.record = record  # the wait's span and metrics; None while nobody listens
         self.timeout = check_timeout("timeout", timeout)
         self.poll_interval = (
             None if poll_interval is None else check_timeout("poll_interval", poll_interval)
@@ -232,26 +237,43 @@ class JobWait:
     def remaining(self) -> float:
         return self.deadline - self.clock()
 
-    def deadline_scope(self) -> AbstractContextManager[None]:
-        """Bound every request made inside (retries and Retry-After sleeps too) by the deadline.
+    @contextmanager
+    def deadline_scope(self) -> Iterator[None]:
+        """Bound every request made inside (retries and Retry-After sleeps too) by the deadline,
+        and trace the wait (its polls are the spans inside it).
 
         The last poll goes at the deadline itself, so it gets `FINAL_POLL_GRACE` to answer: a
         job that ended just in time is returned, not reported as timed out.
         """
-        return bounded_by(self.deadline + FINAL_POLL_GRACE)
+        record = self.record
+        with bounded_by(self.deadline + FINAL_POLL_GRACE):
+            if record is None:
+                yield
+                return
+            record.begin()
+            try:
+                yield
+            except BaseException as exc:
+                record.ended(exc)
+                raise
+            record.ended(None)
 
     def observe(self, state: QueryBuilderResult) -> Observation:
         """What a polled state means: done, changed since the last poll, or ended otherwise."""
         self.last = state
         status = state.status
+        if self.record is not None:
+            self.record.polled()
         self._speed.observe(state.progress, self.clock())
         seen = (str(status), None if isinstance(state.progress, Unset) else state.progress)
         changed = seen != self._last_seen
         self._last_seen = seen
         if status == QueryStatus.DONE:
+            self._ended(state)
             return Observation(done=True, changed=changed)
         failure = _FAILURES.get(status) if status.is_known else None
         if failure is not None:
+            self._ended(state)
             error = failure(
                 f"query job {self.job_id} ended {status}", job_id=self.job_id, state=state
             )
@@ -265,6 +287,17 @@ class JobWait:
                 str(status),
             )
         return Observation(done=False, changed=changed)
+
+    def _ended(self, state: QueryBuilderResult) -> None:
+        """Tell telemetry the job ended, and how long it ran: from its `initiatedAt` (the
+        server's wall clock, so the wall clock here, not the injected one) to this poll."""
+        if self.record is None:
+            return
+        started = state.query_details.initiated_at
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)  # the spec's date-times are UTC
+        ran = (datetime.now(UTC) - started).total_seconds()
+        self.record.job_ended(str(state.status), ran if ran >= 0 else None)
 
     def next_sleep(self) -> float:
         """Seconds until the next poll, or raise WaitTimeoutError when the deadline has come."""
@@ -292,6 +325,8 @@ class JobWait:
         A 429 the transport did not wait out is waited out here; a timeout at our deadline (or a
         rate-limit hold-off that outlasts it) is a WaitTimeoutError; anything else is raised.
         """
+        if self.record is not None:
+            self.record.polled()
         if isinstance(error, RateLimitError):
             return self.after_rate_limit(error)
         if isinstance(error, DeadlineExceededError) or (

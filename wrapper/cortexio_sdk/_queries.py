@@ -10,6 +10,7 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextvars import copy_context
 from typing import TYPE_CHECKING
 
 import anyio
@@ -28,9 +29,12 @@ from ._polling import (
     check_progress_callback,
     check_timeout,
 )
+from ._telemetry import query_text
 
 if TYPE_CHECKING:
     from cortex_api_client import AuthenticatedClient
+
+    from ._telemetry import Telemetry
 
 __all__ = ["AsyncQueries", "Queries"]
 
@@ -43,10 +47,17 @@ class _Resource:
     wait is set up (its arguments checked before anything is sent)."""
 
     def __init__(
-        self, low_level: AuthenticatedClient, *, clock: Callable[[], float] = time.monotonic
+        self,
+        low_level: AuthenticatedClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._client = low_level
         self._clock = clock  # the transport's: the wait's deadline bounds its requests
+        self._telemetry = telemetry
+        # The CQL goes on the createQuery span only when the client was asked to record it.
+        self._record_text = telemetry is not None and telemetry.record_query_text
 
     def _job_wait(
         self,
@@ -61,6 +72,7 @@ class _Resource:
             poll_interval=poll_interval,
             deadline=deadline,
             clock=self._clock,
+            record=None if self._telemetry is None else self._telemetry.wait(job_id),
         )
 
     def _deadline(self, timeout: object) -> float:
@@ -73,8 +85,13 @@ class Queries(_Resource):
     def run(self, query: str) -> QueryResponse:
         """Start a CQL query job (POST /api/v1/queries); returns its job id and start time."""
         body = QueryRequest(query=check_query(query))
-        with translated_errors():
-            response = create_query.sync_detailed(client=self._client, body=body)
+        token = query_text.set(query) if self._record_text else None
+        try:
+            with translated_errors():
+                response = create_query.sync_detailed(client=self._client, body=body)
+        finally:
+            if token is not None:
+                query_text.reset(token)
         return expect(response, QueryResponse)
 
     def get(self, job_id: str) -> QueryBuilderResult:
@@ -146,7 +163,9 @@ class Queries(_Resource):
                 return Completed(job_id, error=exc)
 
         with ThreadPoolExecutor(max_workers=min(SYNC_WAIT_WORKERS, len(ids))) as pool:
-            futures = [pool.submit(one, job_id) for job_id in ids]
+            # Each thread runs in a copy of the caller's context: its wait's span nests under
+            # the caller's current span, as the async version's tasks do.
+            futures = [pool.submit(copy_context().run, one, job_id) for job_id in ids]
             try:
                 for future in as_completed(futures):
                     yield future.result()
@@ -178,8 +197,13 @@ class AsyncQueries(_Resource):
     async def run(self, query: str) -> QueryResponse:
         """Start a CQL query job (POST /api/v1/queries); returns its job id and start time."""
         body = QueryRequest(query=check_query(query))
-        with translated_errors():
-            response = await create_query.asyncio_detailed(client=self._client, body=body)
+        token = query_text.set(query) if self._record_text else None
+        try:
+            with translated_errors():
+                response = await create_query.asyncio_detailed(client=self._client, body=body)
+        finally:
+            if token is not None:
+                query_text.reset(token)
         return expect(response, QueryResponse)
 
     async def get(self, job_id: str) -> QueryBuilderResult:

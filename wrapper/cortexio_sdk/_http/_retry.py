@@ -32,10 +32,12 @@ from .._exceptions import (
     DeadlineExceededError,
 )
 from .._ratelimit._limiter import RECHECK
+from .._telemetry import _names as reasons
 from ._response_errors import error_from_response
 
 if TYPE_CHECKING:
     from .._ratelimit._limiter import Limiter, Ticket
+    from .._telemetry import CallRecord, Telemetry
 
 __all__ = ["Call", "Clock", "Decision", "RequestPolicy", "call_deadline", "origin_of"]
 
@@ -71,6 +73,8 @@ class RequestPolicy:
     # Where time and jitter come from: the real ones, or a test's fake clock and seeded Random.
     clock: Clock = time.monotonic
     rng: random.Random = attrs.field(factory=random.Random, repr=False)
+    # Traces, metrics and the CLI's tally; None (a test's bare policy) records nothing.
+    telemetry: Telemetry | None = attrs.field(default=None, repr=False)
 
     def start(self, request: httpx.Request) -> Call:
         now = self.clock()
@@ -78,7 +82,8 @@ class RequestPolicy:
         if self.call_timeout is not None:
             own = now + self.call_timeout
             deadline = own if deadline is None else min(deadline, own)
-        return Call(self, request, deadline)
+        record = None if self.telemetry is None else self.telemetry.call(request)
+        return Call(self, request, deadline, record)
 
 
 @attrs.frozen
@@ -101,10 +106,18 @@ HAND_BACK = Decision()
 class Call:
     """One logical request through its attempts: what to wait, whether to retry, what to raise."""
 
-    def __init__(self, policy: RequestPolicy, request: httpx.Request, deadline: float | None):
+    def __init__(
+        self,
+        policy: RequestPolicy,
+        request: httpx.Request,
+        deadline: float | None,
+        record: CallRecord | None = None,
+    ):
         self.policy = policy
         self.request = request
         self.deadline = deadline
+        # What telemetry is told of each step; None while nobody listens (most calls).
+        self.record = record
         self.retries = 0  # retries that count against max_retries
         self.attempts = 1  # requests sent, 429s retried for free included
         self.limited: CortexError | None = None  # the last 429, while it is being waited out
@@ -136,9 +149,14 @@ class Call:
                 # The wait is the server's 429s' doing: say so with their error.
                 raise self.limited from passes
             raise passes
-        if wait > 0 and logger.isEnabledFor(logging.DEBUG):
+        if wait <= 0:
+            return 0.0
+        if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s waits %.2f s for the rate limiter", self.label, wait)
-        return min(wait, RECHECK)
+        sleep = min(wait, RECHECK)
+        if self.record is not None:
+            self.record.limiter_waited(sleep)
+        return sleep
 
     def prepare(self) -> None:
         """Set auth, user agent and this attempt's timeouts on the request."""
@@ -159,12 +177,16 @@ class Call:
                 key: remaining if value is None else min(value, remaining)
                 for key, value in (self._base_timeout or _NO_TIMEOUTS).items()
             }
+        if self.record is not None:
+            self.record.attempt_started()
 
     # -- after each attempt -----------------------------------------------------------------
 
     def after_response(self, response: httpx.Response) -> Decision:
         """What to do with this answer: hand it back, hold off, retry, raise (see Decision)."""
         status = response.status_code
+        if self.record is not None:
+            self.record.answered(response)
         if logger.isEnabledFor(logging.DEBUG):
             # Checked first: the label costs a URL copy, measurable on every request.
             logger.debug("%s answered %d (attempt %d)", self.label, status, self.attempts)
@@ -184,10 +206,13 @@ class Call:
             delay = advised
         else:
             delay = self._backoff()
-        return self._retry_or_give_up(error, delay, f"answered {status}")
+        kind = reasons.SERVER_ERROR if status >= 500 else reasons.RETRYABLE_ERROR
+        return self._retry_or_give_up(error, delay, f"answered {status}", kind)
 
     def after_exception(self, exc: Exception) -> float:
         """Retry after sleeping the returned seconds, or raise the typed error for exc."""
+        if self.record is not None:
+            self.record.failed(exc)
         if isinstance(exc, CortexError):
             raise exc
         if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.TimeoutException):
@@ -201,8 +226,14 @@ class Call:
         if permanent or not (not_sent or self._method in _IDEMPOTENT):
             raise error from exc
         reason = f"failed ({type(exc).__name__}: {exc})" if not_sent else type(exc).__name__
+        if not_sent:
+            kind = reasons.CONNECTION_FAILED
+        elif isinstance(exc, httpx.TimeoutException):
+            kind = reasons.TIMED_OUT
+        else:
+            kind = reasons.CONNECTION_LOST
         decision = self._retry_or_give_up(
-            error, self._backoff(), reason, connection_failed=not_sent
+            error, self._backoff(), reason, kind, connection_failed=not_sent
         )
         if decision.error is not None:
             raise decision.error from exc
@@ -224,11 +255,13 @@ class Call:
         # callers that never met the 429.
         free = self.deadline is not None and self.policy.max_retries > 0
         decision = self._retry_or_give_up(
-            error, delay, f"answered 429 ({source})", counted=not free
+            error, delay, f"answered 429 ({source})", reasons.RATE_LIMITED, counted=not free
         )
         if decision.retry_in is not None:
             self.limited = error
             decision = attrs.evolve(decision, retry_in=0.0)
+        if self.record is not None:
+            self.record.held_off(delay)
         return attrs.evolve(decision, hold_off=delay)
 
     def _retry_or_give_up(
@@ -236,10 +269,13 @@ class Call:
         error: CortexError,
         delay: float,
         reason: str,
+        kind: str,
         *,
         connection_failed: bool = False,
         counted: bool = True,
     ) -> Decision:
+        """Retry after `delay` s, or give up with `error`. `reason` is for the log; `kind`, one
+        of the `cortex.retry.reason` values, for telemetry."""
         if counted and self.retries >= self.policy.max_retries:
             return Decision(error=error)
         remaining = self.remaining()
@@ -248,6 +284,8 @@ class Call:
         self.attempts += 1
         if counted:
             self.retries += 1
+        if self.record is not None:
+            self.record.retried(kind, delay)
         # `extra` lets a front end pick out the first retry of a connection that could not be
         # made (the CLI shows it even without -v, so a wrong address is not minutes of silence).
         logger.info(

@@ -3,7 +3,8 @@
 They sit below the generated client (which only sees an httpx.Client), so an operation added to
 the spec gets all of this after `nox -s generate` with no wrapper change. The decisions live in
 `_retry.Call`; these classes only send, read, sleep and talk to the limiter (which may be I/O:
-the Redis bucket asks Redis), once for sync and once for async.
+the Redis bucket asks Redis), once for sync and once for async. `Call` also feeds the call's
+telemetry record (spans, metrics), which the transports open and close around the attempts.
 
 Responses are read in full inside the transport: a connection dropped mid-body is then a
 retryable failure of this attempt, not an exception escaping later from the caller's read.
@@ -42,6 +43,19 @@ class CortexTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         call = self.policy.start(request)
+        record = call.record
+        if record is None:
+            return self._send(call, request)
+        record.begin()
+        try:
+            response = self._send(call, request)
+        except BaseException as exc:
+            record.ended(exc)
+            raise
+        record.ended(None)
+        return response
+
+    def _send(self, call: Call, request: httpx.Request) -> httpx.Response:
         while True:
             self._wait_turn(call)
             call.prepare()
@@ -104,6 +118,19 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         call = self.policy.start(request)
+        record = call.record
+        if record is None:
+            return await self._send(call, request)
+        record.begin()
+        try:
+            response = await self._send(call, request)
+        except BaseException as exc:
+            record.ended(exc)
+            raise
+        record.ended(None)
+        return response
+
+    async def _send(self, call: Call, request: httpx.Request) -> httpx.Response:
         while True:
             await self._wait_turn(call)
             call.prepare()

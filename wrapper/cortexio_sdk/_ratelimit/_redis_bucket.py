@@ -43,6 +43,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .._exceptions import ConfigurationError
+from .._telemetry._records import limiter_fell_back
 from ._limiter import Learner, RateLimiter, Ticket
 from ._redact import redacted
 
@@ -158,6 +159,13 @@ class RedisBucket:
         self._async_script = _Queued(
             self._async.register_script(_script()), config.max_connections, config.timeout
         )
+
+    @property
+    def rate(self) -> float:
+        """Requests/s: the shared rate last read from Redis, or this process's own in an outage."""
+        with self._lock:
+            fleet, down = self._fleet, self._down
+        return self.local.rate if down or fleet is None else fleet[0]
 
     def __repr__(self) -> str:
         return f"RedisBucket(url={redacted(self.config.url)!r}, key={self.key!r})"
@@ -317,6 +325,7 @@ class RedisBucket:
             rate, clients = fleet
             self.local.take_share(1.0 / clients, rate)
         if first:
+            limiter_fell_back()
             logger.warning(
                 "rate limit: Redis at %s failed (%s: %s); this process limits itself alone "
                 "until Redis answers (asked every %g s)",
