@@ -195,6 +195,14 @@ def redis_oldest(session: nox.Session) -> None:
     session.run("pytest", "tests/test_redis_limiter.py", *session.posargs, env=env)
 
 
+@nox.session
+def otel_oldest(session: nox.Session) -> None:
+    """The telemetry tests with the oldest OpenTelemetry API the `otel` extra allows (1.30, the
+    first with the histogram bucket advice the SDK gives), and its SDK for the exporters."""
+    session.install(".[redis]", *_group("pytest", "otel-oldest"))
+    session.run("pytest", "tests/test_telemetry.py", *session.posargs)
+
+
 def _install_redis_server(session: nox.Session) -> None:
     """The Redis tests and the fleet benchmark run Debian's redis-server on 127.0.0.1 (they start
     their own instances on free ports); install the package when the program is missing."""

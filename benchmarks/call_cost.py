@@ -6,12 +6,21 @@ median of those ratios counts (the rates shown are medians too), so that a noisy
 machine, or a slow drift, hurts both sides alike. The SDK client is built with a limit far
 above what the loop reaches (its limiter still books every call), since pacing is not what this
 figure measures.
+
+Tracing: "off" runs with OpenTelemetry's API imported but no provider set (the SDK then checks
+the providers on every call and builds nothing: the dearer of the two ways to be off; without
+the API it does not even look). "On" runs in a child process (a process sets its providers
+once) with the OpenTelemetry SDK's tracer and meter providers, every span kept by an in-memory
+exporter and every metric by an in-memory reader, as `python -m benchmarks.call_cost --traced`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -95,13 +104,62 @@ def _figures(rates: Rates) -> dict[str, float]:
     }
 
 
+def _measure(url: str, quick: bool) -> dict[str, dict[str, float]]:
+    seconds, rounds = (0.25, 4) if quick else (0.4, 13)
+    return {
+        "sync": _figures(sync_rates(url, seconds, rounds)),
+        "async": _figures(asyncio.run(async_rates(url, seconds, rounds))),
+    }
+
+
+def _trace_everything() -> None:
+    """The providers a service sets, keeping every span and metric in memory (spans are
+    dropped as they pile up: memory is not what this figure measures)."""
+    from opentelemetry import metrics, trace  # noqa: PLC0415 - this child process only
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: PLC0415
+        InMemorySpanExporter,
+    )
+
+    exporter = InMemorySpanExporter()
+
+    class Clearing(SimpleSpanProcessor):
+        def on_end(self, span: Any) -> None:
+            super().on_end(span)
+            if len(exporter._finished_spans) > 10_000:
+                exporter.clear()
+
+    tracing = TracerProvider()
+    tracing.add_span_processor(Clearing(exporter))
+    trace.set_tracer_provider(tracing)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+
+
 def main() -> None:
     quick = quick_flag()
-    seconds, rounds = (0.25, 4) if quick else (0.4, 13)
+    if "--traced" in sys.argv:
+        _trace_everything()
+        emit(_measure(sys.argv[sys.argv.index("--traced") + 1], quick))
+        return
+    import opentelemetry.metrics  # noqa: PLC0415 - imported, no provider set: "off"
+    import opentelemetry.trace  # noqa: PLC0415, F401
+
     with server(["-m", "benchmarks.rawserver"]) as url:
-        sync = _figures(sync_rates(url, seconds, rounds))
-        async_ = _figures(asyncio.run(async_rates(url, seconds, rounds)))
-    emit({"sync": sync, "async": async_})
+        off = _measure(url, quick)
+        child = [sys.executable, "-m", "benchmarks.call_cost", "--traced", url]
+        done = subprocess.run(
+            [*child, *(["--quick"] if quick else [])],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    on = json.loads(done.stdout.strip().splitlines()[-1])
+    for mode in ("sync", "async"):
+        off[mode]["traced"] = on[mode]
+    emit(off)
 
 
 if __name__ == "__main__":
