@@ -22,24 +22,16 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .._checks import check_number
-from .._client import Cortex
-from .._exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    ConfigurationError,
-    CortexError,
-    QueryCancelledError,
-    QueryFailedError,
-    QueryTimedOutError,
-    UnexpectedResponseError,
-    WaitTimeoutError,
-)
 from .._version import __version__
-from ._output import FORMATS, job_record, write_entities, write_record, write_state
-from ._progress import ProgressReporter
+from ._output import FORMATS
+
+# The client, its errors and the progress bar are imported once a command runs: `--help` and a
+# mistyped option answer without loading httpx, attrs and the generated models.
+if TYPE_CHECKING:
+    from .._client import Cortex
+    from .._exceptions import ConfigurationError
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -69,17 +61,6 @@ EXIT_CODES = {
     EXIT_BROKEN_PIPE: "stdout was closed early (for example, piped into `head`)",
 }
 
-_ERROR_EXITS: tuple[tuple[type[BaseException], int], ...] = (
-    (QueryFailedError, EXIT_JOB_FAILED),
-    (QueryCancelledError, EXIT_JOB_CANCELLED),
-    (QueryTimedOutError, EXIT_JOB_TIMED_OUT),
-    (WaitTimeoutError, EXIT_DEADLINE),
-    (APIStatusError, EXIT_API_ERROR),
-    (UnexpectedResponseError, EXIT_API_ERROR),
-    (APIConnectionError, EXIT_CONNECTION),
-    (ConfigurationError, EXIT_USAGE),
-    (CortexError, EXIT_ERROR),
-)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -176,11 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `cortex-query`; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["serve-fake"]:
-        from ..testing import main as serve_fake  # noqa: PLC0415 - only this command needs it
+        from ..testing import main as serve_fake  # only this command needs it
 
         return serve_fake(args_list[1:], prog="cortex-query serve-fake")
     parser = build_parser()
     args = parser.parse_args(args_list)
+    from .._exceptions import CortexError
     _configure_logging(verbose=args.verbose)
     if args.command == "run":
         # From stdin, without the newline `echo` or a file ends with: the job's query (and the
@@ -218,28 +200,45 @@ class _Command:
         self.job_id: str | None = getattr(args, "job_id", None)
 
     def execute(self) -> None:
+        from .._client import Cortex
+
         args = self.args
         with Cortex(base_url=args.base_url, allow_insecure_http=args.allow_insecure_http) as client:
-            if args.command == "get":
-                state = client.queries.get(args.job_id)
-                with _output(args.output) as out:
-                    write_state(state, args.format or "table", out)
+            if not args.verbose:
+                self._execute(client)
                 return
-            if args.command == "run":
-                job = client.queries.run(args.query)
-                self.job_id = job.job_id
-                if not args.wait:
-                    with _output(args.output) as out:
-                        if args.format is None:
-                            out.write(job.job_id + "\n")  # for JOB=$(cortex-query run --no-wait)
-                        else:
-                            write_record(job_record(job), args.format, out)
-                    return
-            assert self.job_id is not None
-            with ProgressReporter(self.job_id) as progress:
-                state = client.queries.wait(self.job_id, timeout=args.timeout, on_progress=progress)
+            # -v: what the run cost, said last (after an error too: the 429s may be why).
+            tally = client._tally()
+            try:
+                self._execute(client)
+            finally:
+                sys.stderr.write(f"cortex-query: {tally.summary()}\n")
+
+    def _execute(self, client: Cortex) -> None:
+        from ._output import job_record, write_entities, write_record, write_state
+        from ._progress import ProgressReporter
+
+        args = self.args
+        if args.command == "get":
+            state = client.queries.get(args.job_id)
             with _output(args.output) as out:
-                write_entities(state, args.format or "table", out)
+                write_state(state, args.format or "table", out)
+            return
+        if args.command == "run":
+            job = client.queries.run(args.query)
+            self.job_id = job.job_id
+            if not args.wait:
+                with _output(args.output) as out:
+                    if args.format is None:
+                        out.write(job.job_id + "\n")  # for JOB=$(cortex-query run --no-wait)
+                    else:
+                        write_record(job_record(job), args.format, out)
+                return
+        assert self.job_id is not None
+        with ProgressReporter(self.job_id) as progress:
+            state = client.queries.wait(self.job_id, timeout=args.timeout, on_progress=progress)
+        with _output(args.output) as out:
+            write_entities(state, args.format or "table", out)
 
 
 class _CurrentStderr:
@@ -293,13 +292,38 @@ def _cli_wording(exc: ConfigurationError) -> str:
 
 
 def _exit_code(exc: BaseException) -> int:
-    for kind, code in _ERROR_EXITS:
+    from .._exceptions import (
+        APIConnectionError,
+        APIStatusError,
+        ConfigurationError,
+        CortexError,
+        QueryCancelledError,
+        QueryFailedError,
+        QueryTimedOutError,
+        UnexpectedResponseError,
+        WaitTimeoutError,
+    )
+
+    error_exits: tuple[tuple[type[BaseException], int], ...] = (
+        (QueryFailedError, EXIT_JOB_FAILED),
+        (QueryCancelledError, EXIT_JOB_CANCELLED),
+        (QueryTimedOutError, EXIT_JOB_TIMED_OUT),
+        (WaitTimeoutError, EXIT_DEADLINE),
+        (APIStatusError, EXIT_API_ERROR),
+        (UnexpectedResponseError, EXIT_API_ERROR),
+        (APIConnectionError, EXIT_CONNECTION),
+        (ConfigurationError, EXIT_USAGE),
+        (CortexError, EXIT_ERROR),
+    )
+    for kind, code in error_exits:
         if isinstance(exc, kind):
             return code
     return EXIT_USAGE if isinstance(exc, ValueError | TypeError) else EXIT_ERROR
 
 
 def _one_line_error(exc: BaseException, job_id: str | None) -> str:
+    from .._exceptions import ConfigurationError, WaitTimeoutError
+
     shown = _cli_wording(exc) if isinstance(exc, ConfigurationError) else str(exc)
     text = " ".join(shown.split())
     if isinstance(exc, WaitTimeoutError):
@@ -338,6 +362,8 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 
 def _seconds(text: str) -> float:
+    from .._checks import check_number
+
     try:
         return check_number("seconds", float(text))
     except ValueError:

@@ -6,10 +6,8 @@ import csv
 import json
 from typing import TYPE_CHECKING, Any, TextIO
 
-from cortex_api_client.types import Unset
-
-from .._polling import progress_percent
-
+# The generated types and the SDK are imported where rows are written: `cortex-query --help`
+# reads FORMATS from here without loading them.
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -23,6 +21,8 @@ STATE_COLUMNS = ("jobId", "status", "progress", "query", "initiatedAt")
 
 
 def entity_rows(state: QueryBuilderResult) -> list[dict[str, str]]:
+    from cortex_api_client.types import Unset
+
     entities: Sequence[QueryResult] = [] if isinstance(state.result, Unset) else state.result
     return [
         {
@@ -54,6 +54,10 @@ def write_entities(state: QueryBuilderResult, fmt: str, out: TextIO) -> None:
 
 def state_record(state: QueryBuilderResult) -> dict[str, Any]:
     """A job's state as `get` prints it: progress in percent, entities once there are any."""
+    from cortex_api_client.types import Unset
+
+    from .._polling import progress_percent
+
     details = state.query_details
     return {
         "jobId": details.job_id,
