@@ -466,6 +466,21 @@ def test_verbose_logs_a_rate_limit_being_waited_out(cortex_fake: FakeCortex) -> 
         re.MULTILINE,
     ), done.stderr
     assert "\x1b" not in done.stderr
+    # Last, what the run cost, as the server counted it.
+    summary = re.search(
+        r"^cortex-query: (\d+) requests \((\d+) answered 429, (\d+) retried\), held off "
+        r"(\d+\.\d) s, waited (\d+\.\d) s for the rate limiter, (\d+) polls$",
+        done.stderr,
+        re.MULTILINE,
+    )
+    assert summary is not None, done.stderr
+    assert done.stderr.rstrip().endswith(summary.group(0))
+    requests, limited, retried, held, waited, polls = summary.groups()
+    assert int(requests) == cortex_fake.counters.requests
+    assert int(limited) == int(retried) == cortex_fake.counters.rate_limited
+    assert float(held) >= 0.9 * int(limited)  # each 429 asked for 1 s of quiet
+    assert float(waited) >= 0.9 * int(limited)  # and the limiter made the callers wait it
+    assert 1 <= int(polls) < int(requests)
 
 
 @pytest.mark.cortex_fake(job_seconds=0.8)

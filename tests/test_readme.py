@@ -76,6 +76,15 @@ def fake_env(fake: FakeCortex | None) -> dict[str, str]:
 
 # What a block must print, by a phrase of its first line of code.
 EXPECTED_OUTPUT = {
+    # The spans of the call and of the wait, and the metrics, on the console.
+    "ConsoleSpanExporter": lambda out: all(
+        any(phrase in line for line in out)
+        for phrase in (
+            '"name": "createQuery"',
+            '"name": "cortex.queries.wait"',
+            "cortex.query.duration",
+        )
+    ),
     "as_completed": lambda out: len(out) == 2 and all(line.endswith("entities") for line in out),
     "FakeCortex(job_seconds": lambda out: out[0].startswith("failed as scripted: "),
     "api.eu.cortex.io": lambda out: "base_url='https://api.eu.cortex.io'" in out[0],
