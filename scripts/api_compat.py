@@ -13,11 +13,16 @@ private class is not a break but removing a parameter of `client.queries.wait` i
 
 A changed default value or constant is printed for review but does not fail: it changes behaviour,
 not whether a caller's code still runs. Exit status 1 on a break unless the major version went up.
+
+The telemetry names (spans, events, metrics, attributes and their values, in
+`cortexio_sdk/_telemetry/_names.py`) are public too: dashboards and alerts query them. One that
+the last release emitted and this one does not is a break (a new name beside it is not).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -141,6 +146,23 @@ def _changes(
         yield Change(path, _describe(breakage), breakage.kind not in REVIEW_ONLY)
 
 
+# Where the telemetry names live, from the root of a source tree.
+TELEMETRY_NAMES = Path("wrapper/cortexio_sdk/_telemetry/_names.py")
+
+
+def telemetry_names(source_root: Path) -> set[str]:
+    """The string constants of the names module (read, not imported); none before it existed."""
+    path = source_root / TELEMETRY_NAMES
+    if not path.is_file():
+        return set()
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            names.add(value.value)
+    return names
+
+
 def compare_trees(
     old_root: Path, new_root: Path, packages: dict[str, str] = PACKAGES
 ) -> list[Change]:
@@ -156,6 +178,9 @@ def compare_trees(
     for access, cls in sorted(old_reached.items()):
         if access in new_reached:
             changes.extend(_changes(cls, new_reached[access], shown_as=access))
+    for gone in sorted(telemetry_names(old_root) - telemetry_names(new_root)):
+        what = "is no longer emitted (renamed or removed); keep it beside the new name"
+        changes.append(Change(f"telemetry name {gone!r}", what, breaking=True))
     unique = {str(change): change for change in changes}
     return [unique[key] for key in sorted(unique)]
 

@@ -153,6 +153,23 @@ def test_api_compat_allows_a_break_with_a_major_bump_and_additions_always(repo: 
     assert api_compat.main([], repo=repo) == 0
 
 
+def test_api_compat_flags_a_renamed_telemetry_name(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = "wrapper/cortexio_sdk/_telemetry/_names.py"
+    real = (ROOT / names).read_text()
+    commit(repo, {names: real}, "telemetry")
+    git(repo, "tag", "-f", "v1.0.0")
+    commit(repo, {names: real + '\nEXTRA: Final = "cortex.client.extra"\n'}, "a new name")
+    assert api_compat.main([], repo=repo) == 0
+    renamed = real.replace('"cortex.client.retries"', '"cortex.client.retry_count"')
+    commit(repo, {names: renamed}, "rename")
+    assert api_compat.main([], repo=repo) == 1
+    assert "BREAKING: telemetry name 'cortex.client.retries': is no longer emitted" in (
+        capsys.readouterr().out
+    )
+
+
 def test_api_compat_on_the_real_package(tmp_path: Path) -> None:
     """The repository's own packages: a renamed exception and a removed keyword are both seen."""
     for folder in ("wrapper", "generated"):
