@@ -1,6 +1,9 @@
 """Contains some shared types for properties"""
 
-from collections.abc import Mapping, MutableMapping
+import gc
+import threading
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import IO, BinaryIO, Generic, Literal, TypeVar
 from urllib.parse import quote
@@ -67,6 +70,36 @@ PARSE_ERRORS = (
 )
 
 
+# Parses under way that paused the cyclic garbage collector, and whether it was running before.
+_pause_lock = threading.Lock()
+_pausing = 0
+_paused_running_collector = False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a body is turned into models.
+
+    Each model is an object the collector tracks (a dict of strings from json.loads is not), so
+    a result of thousands of entities triggers collections that walk the whole heap again and
+    again: a third of the parse time, for no garbage (models hold no cycles). Only the parse is
+    paused; the last parse to finish starts the collector again, if it was running before.
+    """
+    global _pausing, _paused_running_collector
+    with _pause_lock:
+        if _pausing == 0:
+            _paused_running_collector = gc.isenabled()
+            gc.disable()
+        _pausing += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pausing -= 1
+            if _pausing == 0 and _paused_running_collector:
+                gc.enable()
+
+
 def path_segment(value: object) -> str:
     """A path parameter as exactly one URL path segment.
 
@@ -106,6 +139,7 @@ __all__ = [
     "RequestFiles",
     "Response",
     "Unset",
+    "collector_paused",
     "http_status",
     "path_segment",
 ]

@@ -8,7 +8,7 @@ from ...models.error_response import ErrorResponse
 from ...models.query_request import QueryRequest
 from ...models.query_response import QueryResponse
 from ...models.too_many_requests_problem_detail import TooManyRequestsProblemDetail
-from ...types import PARSE_ERRORS, Response, http_status
+from ...types import PARSE_ERRORS, Response, collector_paused, http_status
 
 
 def _get_kwargs(
@@ -72,7 +72,8 @@ def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> Response[ErrorResponse | QueryResponse | TooManyRequestsProblemDetail]:
     try:
-        parsed = _parse_response(client=client, response=response)
+        with collector_paused():
+            parsed = _parse_response(client=client, response=response)
     except errors.UnexpectedStatus:
         raise
     except PARSE_ERRORS as exc:

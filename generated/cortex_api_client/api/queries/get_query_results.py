@@ -7,7 +7,7 @@ from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.query_builder_result import QueryBuilderResult
 from ...models.too_many_requests_problem_detail import TooManyRequestsProblemDetail
-from ...types import PARSE_ERRORS, Response, http_status, path_segment
+from ...types import PARSE_ERRORS, Response, collector_paused, http_status, path_segment
 
 
 def _get_kwargs(
@@ -59,7 +59,8 @@ def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> Response[ErrorResponse | QueryBuilderResult | TooManyRequestsProblemDetail]:
     try:
-        parsed = _parse_response(client=client, response=response)
+        with collector_paused():
+            parsed = _parse_response(client=client, response=response)
     except errors.UnexpectedStatus:
         raise
     except PARSE_ERRORS as exc:
