@@ -68,6 +68,13 @@ __all__ = ["Learner", "Limiter", "RateLimiter", "Ticket", "Tuning"]
 class Limiter(Protocol):
     """What a transport asks of a rate limiter, from threads (plain methods) or a loop (a-)."""
 
+    # What telemetry reports of it: "local" (this client's) or "redis" (shared by a fleet), and
+    # the rate it sends at now, requests/s.
+    kind: str
+
+    @property
+    def rate(self) -> float: ...
+
     def reserve(self, previous: Ticket | None = None) -> Ticket:
         """Book a slot, or with `previous` (slept on), confirm it: a zero wait means send now."""
         ...
@@ -472,6 +479,8 @@ class RateLimiter:
     that `reserve(previous=ticket)` books those callers again after it instead of letting them
     keep slots that no longer fit the new schedule.
     """
+
+    kind = "local"
 
     def __init__(
         self,

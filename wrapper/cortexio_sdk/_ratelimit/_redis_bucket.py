@@ -78,6 +78,8 @@ class RedisBucket:
     booking a slot costs one round trip, and confirming a slot slept on one more.
     """
 
+    kind = "redis"
+
     def __init__(
         self, config: RedisLimiter, *, key: str, requests_per_minute: float, told: bool = False
     ) -> None:

@@ -102,7 +102,7 @@ class Instruments:
         return span, context.attach(trace.set_span_in_context(span))
 
     def wait_ended(self, record: WaitRecord, seconds: float, error: BaseException | None) -> None:
-        opened: tuple[trace.Span, object] = record._span
+        opened: tuple[trace.Span, object] = record.opened
         span, token = opened
         span.set_attribute(names.POLLS, record.polls)
         span.set_attribute(names.WAITED, seconds)
@@ -280,9 +280,8 @@ def _observe_rates(options: CallbackOptions) -> Iterable[Observation]:
     together send at the sum of their rates."""
     rates: defaultdict[tuple[str, str], float] = defaultdict(float)
     for telemetry in list(LIVE):
-        rate = getattr(telemetry.limiter, "rate", None)
-        if isinstance(rate, int | float):
-            rates[(telemetry.limiter_kind(), telemetry.server[1])] += float(rate)
+        limiter = telemetry.limiter
+        rates[(limiter.kind, telemetry.server[1])] += limiter.rate
     return [
         Observation(rate, {names.LIMITER_KIND: kind, names.SERVER_ADDRESS: host})
         for (kind, host), rate in rates.items()

@@ -91,9 +91,6 @@ class Telemetry:
             return None
         return WaitRecord(self, otel, job_id)
 
-    def limiter_kind(self) -> str:
-        return "redis" if hasattr(self.limiter, "local") else "local"
-
 
 class CallRecord:
     """One SDK call through its attempts; see `Call`, which feeds it at each step."""
@@ -184,11 +181,11 @@ class WaitRecord:
         self.polls = 0
         self.status: str | None = None
         self._otel = otel
-        self._span: Any = None
+        self.opened: Any = None  # the span and its context token, while tracing
 
     def begin(self) -> None:
         if self._otel is not None:
-            self._span = self._otel.wait_began(self)
+            self.opened = self._otel.wait_began(self)
 
     def polled(self) -> None:
         self.polls += 1
@@ -202,7 +199,7 @@ class WaitRecord:
             self._otel.query_ended(status, run_seconds)
 
     def ended(self, error: BaseException | None) -> None:
-        if self._otel is not None and self._span is not None:
+        if self._otel is not None and self.opened is not None:
             self._otel.wait_ended(self, self.telemetry.clock() - self.started, error)
 
 
