@@ -12,10 +12,10 @@ import datetime as dt
 import json
 import math
 import re
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from dateutil import parser as date_parser
 
 __all__ = ["json_body", "retry_after_seconds"]
 
@@ -23,9 +23,10 @@ __all__ = ["json_body", "retry_after_seconds"]
 # exponent, "_", "inf" or "nan" is not a delay, even though float() would read it.
 _DELTA_SECONDS = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
 
-# The three HTTP-date forms (RFC 9110 section 5.6.7), matched before parsing: dateutil alone would
-# read "Friday", "10:30" or "5s" as a time today and turn garbage into a wait. A one-digit day and
-# a numeric UTC offset, which some servers send, are tolerated.
+# The three HTTP-date forms (RFC 9110 section 5.6.7), matched before parsing: a lenient date parser
+# would read "Friday", "10:30" or "5s" as a time today and turn garbage into a wait. A one-digit
+# day and a numeric UTC offset, which some servers send, are tolerated. The standard library's
+# email date parser reads all three (RFC 850's two-digit year as RFC 5322 says).
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _LONG_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
@@ -72,8 +73,8 @@ def _parse_header(value: str, now: dt.datetime) -> float | None:
 def _parse_http_date(value: str, now: dt.datetime) -> float | None:
     """Seconds until an HTTP-date (already matched by _HTTP_DATE); a past date means now."""
     try:
-        when = date_parser.parse(value)
-    except (ValueError, OverflowError):
+        when = parsedate_to_datetime(value)
+    except (ValueError, OverflowError, TypeError):
         return None  # the right shape but no real date, such as 31 Feb
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)  # HTTP-dates are always GMT
