@@ -62,7 +62,6 @@ EXIT_CODES = {
 }
 
 
-
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """The options every command takes; `suppress` for the copy after the command, so that
     one given there overrides the one before it and one not given there changes nothing."""
@@ -163,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     from .._exceptions import CortexError
+
     _configure_logging(verbose=args.verbose)
     if args.command == "run":
         # From stdin, without the newline `echo` or a file ends with: the job's query (and the
