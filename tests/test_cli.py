@@ -977,9 +977,12 @@ def test_log_lines_print_above_the_bar(cortex_fake: FakeCortex) -> None:
     assert "\u2501" in run.terminal
     lines = visible(run.terminal)
     assert lines, run.terminal
-    # Whole log lines, none glued to a stale copy of the bar, and no bar left.
-    assert all(re.match(r"\d\d:\d\d:\d\d (INFO|DEBUG) ", line) for line in lines), lines
-    assert any("answered 429" in line for line in lines), lines
+    # Whole log lines, none glued to a stale copy of the bar, and no bar left; last, -v's
+    # summary of what the run cost, whole too.
+    *logs, summary = lines
+    assert all(re.match(r"\d\d:\d\d:\d\d (INFO|DEBUG) ", line) for line in logs), lines
+    assert any("answered 429" in line for line in logs), lines
+    assert re.fullmatch(r"cortex-query: \d+ requests \(\d+ answered 429, .* polls", summary), lines
 
 
 @posix_only
