@@ -15,11 +15,13 @@ garbage collector left running as that client leaves it.
 
 from __future__ import annotations
 
+import cProfile
 import gc
 import importlib
 import importlib.metadata
 import importlib.util
 import json
+import pstats
 import subprocess
 import sys
 import tempfile
@@ -177,7 +179,97 @@ def measure(
     }
 
 
+def _best_ms(call: Callable[[], Any], repeats: int = 7) -> float:
+    return _best_time(call, repeats) * 1000
+
+
+def profile(count: int = 100_000) -> None:
+    """`python -m benchmarks.parsing --profile`: where the parse of `count` entities goes,
+    without the network (the body as rawserver serves it), printed as text."""
+    from cortex_api_client.models import QueryBuilderResult, QueryResult  # noqa: PLC0415
+    from cortex_api_client.types import UNSET, collector_paused  # noqa: PLC0415
+
+    from .rawserver import done  # noqa: PLC0415
+
+    body = json.dumps(done(count), separators=(",", ":")).encode()
+    decoded = json.loads(body)
+    entities = decoded["result"]
+
+    def paused(call: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with collector_paused():
+                return call()
+
+        return run
+
+    class Slotted:
+        __slots__ = ("additional_properties", "description", "name", "tag", "type")
+
+        def __init__(self, name: str, tag: str, type: str, description: Any) -> None:
+            self.name, self.tag, self.type, self.description = name, tag, type, description
+            self.additional_properties: dict[str, Any] = {}
+
+    def fields(e: dict[str, Any]) -> tuple[str, str, str, Any]:
+        return e["name"], e["tag"], e["type"], e.get("description", UNSET)
+
+    lines = {
+        "json.loads(body)": lambda: json.loads(body),
+        "from_dict(json.loads(body)), collector running": lambda: QueryBuilderResult.from_dict(
+            json.loads(body)
+        ),
+        "from_dict(json.loads(body)), collector paused (the SDK)": paused(
+            lambda: QueryBuilderResult.from_dict(json.loads(body))
+        ),
+        "from_dict of the decoded dicts, collector paused": paused(
+            lambda: QueryBuilderResult.from_dict(decoded)
+        ),
+        "  of which one QueryResult(...) per entity (attrs __init__)": paused(
+            lambda: [QueryResult(*fields(e)) for e in entities]
+        ),
+        "  the same fields into a plain __slots__ class": paused(
+            lambda: [Slotted(*fields(e)) for e in entities]
+        ),
+        "  the same fields into a tuple": paused(lambda: [fields(e) for e in entities]),
+    }
+    print(f"{count:,} entities, {len(body) / 1e6:.1f} MB body; best of 7 (ms):")
+    for label, call in lines.items():
+        print(f"  {_best_ms(call):7.1f}  {label}")
+    collections: list[int] = []
+    seconds: list[float] = []
+
+    def count_collections(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+            seconds.append(-time.perf_counter())
+        else:
+            seconds[-1] += time.perf_counter()
+
+    gc.collect()
+    gc.callbacks.append(count_collections)
+    try:
+        QueryBuilderResult.from_dict(json.loads(body))
+        running = [collections.count(g) for g in range(3)]
+        running_ms = sum(seconds) * 1000
+        collections.clear()
+        seconds.clear()
+        paused(lambda: QueryBuilderResult.from_dict(json.loads(body)))()
+        after = [collections.count(g) for g in range(3)]
+        after_ms = sum(seconds) * 1000
+    finally:
+        gc.callbacks.remove(count_collections)
+    print("  collections by generation (0, 1, 2) in one parse, and their time:")
+    print(f"    collector running: {running}, {running_ms:.1f} ms")
+    print(f"    paused: {after}, {after_ms:.1f} ms (at the pause's end: the new objects, once)")
+    profiler = cProfile.Profile()
+    profiler.runcall(paused(lambda: QueryBuilderResult.from_dict(json.loads(body))))
+    stats = pstats.Stats(profiler).strip_dirs().sort_stats("tottime")
+    stats.print_stats(6)
+
+
 def main() -> None:
+    if "--profile" in sys.argv[1:]:
+        profile()
+        return
     quick = quick_flag()
     sizes, repeats = ([10_000, 100_000], 2) if quick else ([10_000, 100_000], 5)
     args = ["-m", "benchmarks.rawserver", "--entities", *map(str, sizes)]
