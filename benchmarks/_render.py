@@ -517,12 +517,14 @@ Every server runs in its own process on 127.0.0.1.
   msgspec cannot decode into the generated attrs models: it matches attrs fields by attribute
   name and has no way to map a JSON key to another (`queryDetails` to `query_details`); it
   rejects the `X | Unset` annotations of optional fields; it drops unknown keys of an attrs
-  class where the models keep them in `additional_properties` (a promise of
-  docs/versioning.md); and importing it costs about 45 ms on top of `import cortexio_sdk`. So
-  no decoder is a dependency (the argument, with the figures: docs/performance.md). Memory:
+  class where the models keep them in `additional_properties` (the README's forward
+  compatibility); and importing it costs about 45 ms on top of `import cortexio_sdk`. So no
+  decoder is a dependency (the argument, with the figures: docs/performance.md). Memory:
   `json.loads`'s dicts stay alive until the last model is built, and the models add 14.5 MB
   at 100,000 entities (an 80-byte object and an empty 64-byte `additional_properties` dict
-  each; the strings are shared), hence about 1.3x. The stock generator copies every entity's
+  each; the strings are shared), hence about 1.3x; a `from_dict` letting go of each entity's
+  dict as its model is built would keep `json.loads`'s peak (measured on the parse alone:
+  47.9 MB, as `json.loads`, against 53.9 MB now), not done yet. The stock generator copies every entity's
   dict into its `additional_properties` (`dict(src_dict)`, then pops): more time and memory,
   which `templates/model.py.jinja` avoids by reading the known keys in place.
 - Polling: `wait()` predicts a job's end from its `progress` (see `_polling.py`) and polls just
