@@ -524,9 +524,9 @@ Every server runs in its own process on 127.0.0.1.
   at 100,000 entities (an 80-byte object and an empty 64-byte `additional_properties` dict
   each; the strings are shared), hence about 1.3x; a `from_dict` letting go of each entity's
   dict as its model is built would keep `json.loads`'s peak (measured on the parse alone:
-  47.9 MB, as `json.loads`, against 53.9 MB now), not done yet. The stock generator copies every entity's
-  dict into its `additional_properties` (`dict(src_dict)`, then pops): more time and memory,
-  which `templates/model.py.jinja` avoids by reading the known keys in place.
+  47.9 MB, as `json.loads`, against 53.9 MB now), not done yet. The stock generator copies
+  every entity's dict into its `additional_properties` (`dict(src_dict)`, then pops): more time
+  and memory, which `templates/model.py.jinja` avoids by reading the known keys in place.
 - Polling: `wait()` predicts a job's end from its `progress` (see `_polling.py`) and polls just
   after it, so it is late by a fraction of a second at any length and sends about one request
   per 10 s on a long job; without progress it falls back to an interval growing with the wait.
