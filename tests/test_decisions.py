@@ -284,6 +284,32 @@ def test_a_rising_progress_puts_the_next_poll_just_after_the_predicted_end() -> 
     assert waiting.next_sleep() == POLL_NEAR_END
 
 
+def test_a_poll_answered_late_does_not_time_the_job() -> None:
+    """A job of 2 s from t=0 (progress = t / 2). The first poll, sent at 0.1 s among a thousand
+    others, is read by the server at 0.2 s and answered at 1.2 s; the next ones take 10 ms. Timed
+    at its answer, the first would make the job look twice as fast and the end come at 1.45 s."""
+    clock = FakeClock()
+    clock.now = 0.1
+    waiting = JobWait("job-1", timeout=600, poll_interval=None, clock=clock)
+    job = lambda read_at: job_state(progress=read_at / 2)  # noqa: E731
+    clock.now = 1.2
+    waiting.observe(job(0.2), sent=0.1)  # queued a second: too vague to time the job by
+    for sent in (1.3, 1.7):
+        clock.now = sent + 0.01
+        waiting.observe(job(sent + 0.005), sent=sent)
+    end = clock.now + waiting.next_sleep()
+    assert end == pytest.approx(2.0 + POLL_AFTER_END, abs=0.01)
+
+    # Without the times of sending, the late answer counts as read at 1.2 s: the end is
+    # predicted too early, and the poll goes while the job still runs.
+    hasty = JobWait("job-1", timeout=600, poll_interval=None, clock=clock)
+    clock.now = 1.2
+    hasty.observe(job(0.2))
+    clock.now = 1.71
+    hasty.observe(job(1.705))
+    assert clock.now + hasty.next_sleep() < 2.0
+
+
 def test_a_slow_job_is_polled_at_the_cap_not_at_its_predicted_end() -> None:
     clock = FakeClock()
     waiting = JobWait("job-1", timeout=3600, poll_interval=None, clock=clock)

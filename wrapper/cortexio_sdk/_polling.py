@@ -75,6 +75,8 @@ POLL_MAX_INTERVAL = 10.0
 POLL_NEAR_END = 0.25
 POLL_AFTER_END = 0.05
 FINAL_POLL_GRACE = 0.5
+# A poll answered within this (or within twice the quickest) times the job's progress.
+VAGUE_ROUND_TRIP = 0.1
 
 _FAILURES: dict[QueryStatus, type[QueryError]] = {
     QueryStatus.FAILURE: QueryFailedError,
@@ -150,6 +152,13 @@ class ProgressSpeed:
     The speed is the average since the first observation that showed progress, so one slow or
     fast step does not swing it. The poll schedule polls just after the predicted end; the
     CLI's bar moves along it between polls. Times are whatever clock the caller passes in.
+
+    A state was read by the server somewhere between the poll's sending (`sent`) and its
+    answer (`now`): it is placed in the middle, and a poll that took much longer than the
+    quickest (queued behind a thousand others when many waits start at once) is too vague to
+    time the job by. Timed at its answer, such a poll made the job look faster than it was, the
+    poll just after the predicted end came too early, and the wait noticed the end a quarter
+    of a second late.
     """
 
     def __init__(self) -> None:
@@ -157,16 +166,29 @@ class ProgressSpeed:
         self._first: tuple[float, float] | None = None
         self._latest: tuple[float, float] | None = None
         self._rising = False
+        self._quickest = math.inf  # the shortest round trip of a poll so far
+        self._first_round_trip = 0.0  # that of the first observation's poll
 
-    def observe(self, progress: object, now: float) -> None:
+    def observe(self, progress: object, now: float, *, sent: float | None = None) -> None:
         if isinstance(progress, bool) or not isinstance(progress, int | float):
             return
         if not (math.isfinite(progress) and 0 <= progress < 1):
             self._rising = False  # 1.0 but not DONE, or nonsense: no prediction
             return
+        round_trip = 0.0
+        if sent is not None and sent <= now:
+            round_trip = now - sent
+            now -= round_trip / 2
+        self._quickest = min(self._quickest, round_trip)
+        vague = max(VAGUE_ROUND_TRIP, 2 * self._quickest)
+        if round_trip > vague:
+            return
+        if self._first is not None and self._first_round_trip > vague:
+            # Timed by a poll that the quicker ones since show to be vague: start from here.
+            self._first = self._latest = None
         seen = (now, float(progress))
         if self._first is None:
-            self._first = seen
+            self._first, self._first_round_trip = seen, round_trip
         previous = self._latest
         self._rising = previous is not None and seen[1] > previous[1]
         self._latest = seen
@@ -258,13 +280,14 @@ class JobWait:
                 raise
             record.ended(None)
 
-    def observe(self, state: QueryBuilderResult) -> Observation:
-        """What a polled state means: done, changed since the last poll, or ended otherwise."""
+    def observe(self, state: QueryBuilderResult, *, sent: float | None = None) -> Observation:
+        """What a polled state means: done, changed since the last poll, or ended otherwise.
+        `sent`: when the poll that read it was sent (this wait's clock)."""
         self.last = state
         status = state.status
         if self.record is not None:
             self.record.polled()
-        self._speed.observe(state.progress, self.clock())
+        self._speed.observe(state.progress, self.clock(), sent=sent)
         seen = (str(status), None if isinstance(state.progress, Unset) else state.progress)
         changed = seen != self._last_seen
         self._last_seen = seen

@@ -176,12 +176,13 @@ class Queries(_Resource):
     def _wait(self, waiting: JobWait, on_progress: ProgressCallback | None) -> QueryBuilderResult:
         with waiting.deadline_scope():
             while True:
+                sent = waiting.clock()
                 try:
                     state = self.get(waiting.job_id)
                 except CortexError as exc:
                     time.sleep(waiting.after_error(exc))
                     continue
-                seen = waiting.observe(state)
+                seen = waiting.observe(state, sent=sent)
                 if seen.changed and on_progress is not None:
                     _not_awaitable(on_progress(state))
                 if seen.error is not None:
@@ -283,12 +284,13 @@ class AsyncQueries(_Resource):
     ) -> QueryBuilderResult:
         with waiting.deadline_scope():
             while True:
+                sent = waiting.clock()
                 try:
                     state = await self.get(waiting.job_id)
                 except CortexError as exc:
                     await anyio.sleep(waiting.after_error(exc))
                     continue
-                seen = waiting.observe(state)
+                seen = waiting.observe(state, sent=sent)
                 if seen.changed and on_progress is not None:
                     result = on_progress(state)
                     if inspect.isawaitable(result):
