@@ -310,7 +310,7 @@ def render(
         f"| **{imports['client_ratio']:.2f}x** ({runs}) | (none set: see why) | - |"
     )
     rows.append(
-        f"| 6 `cortex-query --help` | `python -c \"import httpx\"`: "
+        f'| 6 `cortex-query --help` | `python -c "import httpx"`: '
         f"{imports['httpx_process_s'] * 1000:.0f} ms, the whole process "
         f"| `cortex-query --help`: {imports['help_process_s'] * 1000:.0f} ms "
         f"| **{imports['help_ratio']:.2f}x** ({runs}) | <= 1.3x (issue 16) "
