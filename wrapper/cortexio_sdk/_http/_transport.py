@@ -13,12 +13,15 @@ retryable failure of this attempt, not an exception escaping later from the call
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
 from ._deadline_io import attempt_deadline, bound_by_deadline
+from ._in_flight import LEAST, InFlightLimit
 
 if TYPE_CHECKING:
     from ._retry import Call, RequestPolicy
@@ -97,12 +100,12 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
     The whole attempt (connect, send, read) runs under the call's deadline, so a server that
     trickles bytes cannot hold it past that point.
 
-    At most `max_in_flight` requests enter the connection pool at once; the rest queue here.
-    httpcore's async pool rescans every queued request against every connection whenever one
-    is added or released, so its cost per request grows with (queued x connections): 1,000
-    concurrent waits handed straight to it sent no request for 50 s. A queue in front of a
-    pool of 20 keeps the scan short; 20 connections also carry far more than Cortex's
-    documented 1,000 requests per minute.
+    At most `max_in_flight` requests enter the connection pool at once, fewer while that is
+    enough (`_in_flight`); the rest queue here. httpcore's async pool rescans every queued
+    request against every connection whenever one is added or released, so its cost per
+    request grows with (queued x connections): 1,000 concurrent waits handed straight to it
+    sent no request for 50 s. A queue in front of a pool of 20 keeps the scan short; 20
+    connections also carry far more than Cortex's documented 1,000 requests per minute.
     """
 
     def __init__(
@@ -114,7 +117,7 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.inner = inner
         self.policy = policy
-        self._slots = anyio.Semaphore(max_in_flight)
+        self._slots = _Slots(max_in_flight)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         call = self.policy.start(request)
@@ -136,7 +139,7 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
             call.prepare()
             try:
                 with anyio.fail_after(call.remaining()):
-                    async with self._slots:
+                    async with self._slots.taken():
                         response = await self.inner.handle_async_request(request)
                         try:
                             await response.aread()
@@ -165,6 +168,30 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class _Slots:
+    """Places in the connection pool, as many as `InFlightLimit` says; each is timed from
+    entering the pool to the end of its answer, and the limit follows those times."""
+
+    def __init__(self, most: int) -> None:
+        self._limit = InFlightLimit(least=min(LEAST, most), most=most, now=time.monotonic())
+        self._tokens = anyio.CapacityLimiter(int(self._limit.limit))
+
+    @asynccontextmanager
+    async def taken(self) -> AsyncIterator[None]:
+        holder = object()  # not the task: a task may hold two (a hook that sends a request)
+        await self._tokens.acquire_on_behalf_of(holder)
+        entered = time.monotonic()
+        try:
+            yield
+        finally:
+            self._tokens.release_on_behalf_of(holder)
+        # Only an answer read in full times the pool: a failure says nothing of queueing.
+        now = time.monotonic()
+        limit = self._limit.answered(now - entered, now)
+        if limit != self._tokens.total_tokens:
+            self._tokens.total_tokens = limit
 
 
 def install_transports(client: httpx.Client | httpx.AsyncClient, policy: RequestPolicy) -> None:
