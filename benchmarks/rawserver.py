@@ -1,9 +1,12 @@
 """A minimal HTTP/1.1 keep-alive server on 127.0.0.1 answering canned Cortex bodies.
 
 For the figures where the fake Cortex (a thread per connection, BaseHTTPRequestHandler) would
-cost more per request than the clients being compared: cost per call and parsing.
+cost more per request than the clients being compared: cost per call, parsing and scale.
 `GET /api/v1/queries/done-N` answers a DONE result of N entities (N given with --entities);
-any other GET answers an IN_PROGRESS state. Prints CORTEX_BASE_URL=... once listening.
+`GET /api/v1/queries/timed-START-SECONDS` a job that started at time.monotonic() START (this
+machine's clock, which every process shares) and runs SECONDS: IN_PROGRESS with its progress,
+then DONE; any other GET answers an IN_PROGRESS state. Prints CORTEX_BASE_URL=... once
+listening.
 
     python -m benchmarks.rawserver --entities 10000 100000
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 from typing import Any
 
 DETAILS = {
@@ -65,7 +69,21 @@ class _Protocol(asyncio.Protocol):
             target = head.split(b" ", 2)[1]
             job = target.rsplit(b"/", 1)[-1]
             assert self.transport is not None
-            self.transport.write(self.canned.get(job, self.running))
+            if job.startswith(b"timed-"):
+                self.transport.write(_timed(job.decode()))
+            else:
+                self.transport.write(self.canned.get(job, self.running))
+
+
+def _timed(job: str) -> bytes:
+    """The state of a job named timed-START-SECONDS (see the module docstring)."""
+    _, start, seconds = job.split("-")
+    ran = (time.monotonic() - float(start)) / float(seconds)
+    details = {**DETAILS, "jobId": job}
+    if ran >= 1:
+        return response({"progress": 1.0, "queryDetails": details, "result": [], "status": "DONE"})
+    progress = round(max(ran, 0.0), 3)
+    return response({"progress": progress, "queryDetails": details, "status": "IN_PROGRESS"})
 
 
 async def serve(sizes: list[int]) -> None:

@@ -20,6 +20,7 @@ from cortexio_sdk import (
     RateLimitError,
     WaitTimeoutError,
 )
+from cortexio_sdk._http._in_flight import InFlightLimit
 from cortexio_sdk._http._retry import Call, Decision, RequestPolicy, call_deadline
 from cortexio_sdk._polling import (
     FINAL_POLL_GRACE,
@@ -297,8 +298,9 @@ def test_a_poll_answered_late_does_not_time_the_job() -> None:
     for sent in (1.3, 1.7):
         clock.now = sent + 0.01
         waiting.observe(job(sent + 0.005), sent=sent)
+    # At the earliest end the two prompt polls allow (each timed to 5 ms), and after the end.
     end = clock.now + waiting.next_sleep()
-    assert end == pytest.approx(2.0 + POLL_AFTER_END, abs=0.01)
+    assert 2.0 < end <= 2.0 + POLL_AFTER_END
 
     # Without the times of sending, the late answer counts as read at 1.2 s: the end is
     # predicted too early, and the poll goes while the job still runs.
@@ -308,6 +310,28 @@ def test_a_poll_answered_late_does_not_time_the_job() -> None:
     clock.now = 1.71
     hasty.observe(job(1.705))
     assert clock.now + hasty.next_sleep() < 2.0
+
+
+def test_polls_that_queue_space_the_next_ones_out() -> None:
+    """No usable progress, and answers that take 1.5 s (a thousand waits on one client): the
+    next poll waits twice that, not the 0.5 s a prompt server gets."""
+    clock = FakeClock()
+    waiting = JobWait("job-1", timeout=600, poll_interval=None, clock=clock)
+    clock.now += 0.01
+    waiting.observe(job_state(), sent=waiting.started)
+    assert waiting.next_sleep() == POLL_MIN_INTERVAL
+    sent = clock.now
+    clock.now += 1.5
+    waiting.observe(job_state(), sent=sent)
+    assert waiting.next_sleep() == pytest.approx(3.0)
+
+
+def test_a_progress_of_one_with_the_job_running_is_polled_again_soon() -> None:
+    clock = FakeClock()
+    waiting = JobWait("job-1", timeout=600, poll_interval=None, clock=clock)
+    clock.now += 30
+    waiting.observe(job_state(progress=1.0))  # the status follows any moment
+    assert waiting.next_sleep() == POLL_NEAR_END
 
 
 def test_a_slow_job_is_polled_at_the_cap_not_at_its_predicted_end() -> None:
@@ -360,3 +384,33 @@ def test_a_429_while_polling_is_waited_out_within_the_deadline() -> None:
     clock.now += 2
     with pytest.raises(WaitTimeoutError):
         waiting.after_error(limited)
+
+
+# -- how many requests the async transport lets into the pool (`_in_flight`) -------------------
+
+
+def test_the_in_flight_limit_grows_while_answers_stay_quick() -> None:
+    """A distant server: 100 ms whatever is in flight. One more per round of answers."""
+    limit = InFlightLimit(least=2, most=20)
+    seen = [limit.answered(0.1, now=i * 0.01) for i in range(400)]
+    assert seen[0] == 2
+    assert seen == sorted(seen)  # never shrinks
+    assert seen[-1] == 20  # up to the pool's size, no further
+    assert seen.index(20) < 250  # within a few hundred answers
+
+
+def test_the_in_flight_limit_shrinks_when_answers_queue() -> None:
+    """A server sharing the CPU: each request in flight adds 1 ms to every answer. The limit
+    settles where answers are within twice the quickest, not at the pool's size."""
+    limit = InFlightLimit(least=2, most=20)
+    assert limit.answered(0.0025, now=0.0) == 2  # the quickest: 2 in flight
+    limit.limit = 20.0  # as if it had grown while the server was alone
+    in_flight = 20
+    for i in range(2000):
+        in_flight = limit.answered(0.001 * in_flight + 0.0005, now=i * 0.001)
+    assert 2 <= in_flight <= 4
+    # The quickest is "lately": a server that became slower for good (all answers 50 ms now)
+    # is measured against its new speed within two windows, and the limit grows again.
+    for i in range(2000):
+        in_flight = limit.answered(0.05, now=2 + i * 0.05)
+    assert in_flight == 20

@@ -3,11 +3,14 @@
 The schedule: the first poll goes at once (small catalogs answer almost instantly). After that,
 when the job reports a `progress` fraction that has risen since the first poll that showed one,
 its average speed predicts the end, and the next poll goes just after it (`POLL_AFTER_END`,
-0.05 s later), at least `POLL_NEAR_END` (0.25 s) and at most `POLL_MAX_INTERVAL` (10 s) away:
+0.05 s later), at least `POLL_NEAR_END` (0.15 s) and at most `POLL_MAX_INTERVAL` (10 s) away:
 a job is noticed done a fraction of a second after its end, and a long one costs about one
-request per 10 s plus a few near its end (a 60 s job: about 10 requests). Without a usable
-progress (none yet, none sent, not rising) the interval is `POLL_GROWTH` (12 %) of the time
-the wait has lasted, never under `POLL_MIN_INTERVAL` (0.5 s) nor over `POLL_MAX_INTERVAL`.
+request per 10 s plus a few near its end (a 60 s job: about 10 requests). A progress of 1.0
+with the job still running means the status is about to follow: `POLL_NEAR_END`. Without a
+usable progress (none yet, none sent, not rising) the interval is `POLL_GROWTH` (12 %) of the
+time the wait has lasted, never under `POLL_MIN_INTERVAL` (0.5 s) or twice the last poll's round
+trip (polls that queue behind many others should not queue more) nor over `POLL_MAX_INTERVAL`.
+A poll that took long to come back also counts for less in the prediction (`ProgressSpeed`).
 `poll_interval=` fixes the interval instead.
 
 The deadline is always on: every request made while waiting (its retries and Retry-After sleeps
@@ -72,11 +75,9 @@ DEFAULT_WAIT_TIMEOUT = 600.0
 POLL_GROWTH = 0.12
 POLL_MIN_INTERVAL = 0.5
 POLL_MAX_INTERVAL = 10.0
-POLL_NEAR_END = 0.25
+POLL_NEAR_END = 0.15
 POLL_AFTER_END = 0.05
 FINAL_POLL_GRACE = 0.5
-# A poll answered within this (or within twice the quickest) times the job's progress.
-VAGUE_ROUND_TRIP = 0.1
 
 _FAILURES: dict[QueryStatus, type[QueryError]] = {
     QueryStatus.FAILURE: QueryFailedError,
@@ -149,63 +150,91 @@ def progress_percent(progress: object) -> float | None:
 class ProgressSpeed:
     """A job's speed from the `progress` it reports, and the end that speed predicts.
 
-    The speed is the average since the first observation that showed progress, so one slow or
-    fast step does not swing it. The poll schedule polls just after the predicted end; the
-    CLI's bar moves along it between polls. Times are whatever clock the caller passes in.
+    The speed is the average between two observations as far apart as their precision allows
+    (the first and the latest, when polls are answered promptly), so one slow or fast step does
+    not swing it. The poll schedule polls just after the predicted end; the CLI's bar moves
+    along it between polls. Times are whatever clock the caller passes in.
 
-    A state was read by the server somewhere between the poll's sending (`sent`) and its
-    answer (`now`): it is placed in the middle, and a poll that took much longer than the
-    quickest (queued behind a thousand others when many waits start at once) is too vague to
-    time the job by. Timed at its answer, such a poll made the job look faster than it was, the
-    poll just after the predicted end came too early, and the wait noticed the end a quarter
-    of a second late.
+    A state was read by the server somewhere between the poll's sending (`sent`) and its answer
+    (`now`): it is placed in the middle, give or take half the round trip. A speed is taken only
+    between two observations at least `PRECISION` times their combined uncertainty apart: a
+    poll queued behind a thousand others (when many waits start at once) is timed by a later
+    one, not by the next. Timed at its answer, such a poll made the job look faster than it
+    was, the poll just after the predicted end came while it still ran, and the wait noticed
+    the end a second late.
     """
 
+    # Two observations time a speed when they are at least this many times their uncertainty
+    # apart: the earliest end they allow is then at most half the time left too early.
+    PRECISION = 2.0
+
     def __init__(self) -> None:
-        # (time, progress) of the first and the latest observation that reported progress.
-        self._first: tuple[float, float] | None = None
-        self._latest: tuple[float, float] | None = None
+        # (time, progress, uncertainty of the time) of each observation that reported progress.
+        self._seen: list[tuple[float, float, float]] = []
         self._rising = False
-        self._quickest = math.inf  # the shortest round trip of a poll so far
-        self._first_round_trip = 0.0  # that of the first observation's poll
+        self.complete = False  # the last progress said 1.0 (but the status had not followed)
+
+    @property
+    def _latest(self) -> tuple[float, float, float] | None:
+        return self._seen[-1] if self._seen else None
 
     def observe(self, progress: object, now: float, *, sent: float | None = None) -> None:
         if isinstance(progress, bool) or not isinstance(progress, int | float):
             return
+        self.complete = progress == 1
         if not (math.isfinite(progress) and 0 <= progress < 1):
             self._rising = False  # 1.0 but not DONE, or nonsense: no prediction
             return
-        round_trip = 0.0
+        uncertainty = 0.0
         if sent is not None and sent <= now:
-            round_trip = now - sent
-            now -= round_trip / 2
-        self._quickest = min(self._quickest, round_trip)
-        vague = max(VAGUE_ROUND_TRIP, 2 * self._quickest)
-        if round_trip > vague:
-            return
-        if self._first is not None and self._first_round_trip > vague:
-            # Timed by a poll that the quicker ones since show to be vague: start from here.
-            self._first = self._latest = None
-        seen = (now, float(progress))
-        if self._first is None:
-            self._first, self._first_round_trip = seen, round_trip
+            uncertainty = (now - sent) / 2
+            now -= uncertainty
         previous = self._latest
-        self._rising = previous is not None and seen[1] > previous[1]
-        self._latest = seen
+        self._rising = previous is not None and progress > previous[1]
+        self._seen.append((now, float(progress), uncertainty))
+        if len(self._seen) > 64:  # an hour's wait: keep the oldest half, which times it best
+            del self._seen[32]
+
+    def _pair(self) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
+        """The earlier observation that times the speed best (the farthest from the latest for
+        their uncertainty: with prompt answers, the first), and the latest; None when none is
+        at least `PRECISION` times their uncertainty away, or progress has not risen."""
+        latest = self._latest
+        if not self._rising or latest is None:
+            return None
+        best: tuple[float, float, float] | None = None
+        best_score = 0.0
+        for earlier in self._seen[:-1]:
+            span = latest[0] - earlier[0]
+            if span <= 0 or latest[1] <= earlier[1]:
+                continue
+            uncertainty = latest[2] + earlier[2]
+            score = span / uncertainty if uncertainty else math.inf
+            if score > best_score:  # on a tie (prompt answers: all infinite), the earliest
+                best, best_score = earlier, score
+        if best is None or best_score < self.PRECISION:
+            return None
+        return best, latest
 
     def fraction_per_second(self) -> float | None:
-        first, latest = self._first, self._latest
-        if not self._rising or first is None or latest is None or latest[0] <= first[0]:
+        """The job's average speed, progress per second (what the CLI's bar moves by)."""
+        pair = self._pair()
+        if pair is None:
             return None
-        speed = (latest[1] - first[1]) / (latest[0] - first[0])
-        return speed if speed > 0 else None
+        (t0, p0, _), (t1, p1, _) = pair
+        return (p1 - p0) / (t1 - t0)
 
     def predicted_end(self) -> float | None:
-        """When the job should end at its speed so far; None with no rising progress to go by."""
-        speed = self.fraction_per_second()
-        if speed is None or self._latest is None:
+        """The earliest time the job may end at its speed so far, given how precisely its
+        polls were timed (with prompt answers: when it ends); None without rising progress.
+        A poll there that finds it running is a precise observation far from the first, and
+        the next prediction is close."""
+        pair = self._pair()
+        if pair is None:
             return None
-        return self._latest[0] + (1.0 - self._latest[1]) / speed
+        (t0, p0, u0), (t1, p1, u1) = pair
+        fastest = (p1 - p0) / (t1 - t0 - u0 - u1)  # PRECISION > 1: the span stays positive
+        return t1 - u1 + (1.0 - p1) / fastest
 
     def estimate(self, now: float) -> float | None:
         """The fraction done at `now` by that speed (below 1 until a poll says DONE)."""
@@ -255,6 +284,7 @@ class JobWait:
         self._last_seen: tuple[str, object] | None = None
         self._warned_unknown = False
         self._speed = ProgressSpeed()
+        self._round_trip = 0.0  # of the last poll answered
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
@@ -287,7 +317,10 @@ class JobWait:
         status = state.status
         if self.record is not None:
             self.record.polled()
-        self._speed.observe(state.progress, self.clock(), sent=sent)
+        now = self.clock()
+        if sent is not None:
+            self._round_trip = max(0.0, now - sent)
+        self._speed.observe(state.progress, now, sent=sent)
         seen = (str(status), None if isinstance(state.progress, Unset) else state.progress)
         changed = seen != self._last_seen
         self._last_seen = seen
@@ -334,9 +367,15 @@ class JobWait:
             if predicted is not None:
                 until_end = predicted - self.clock() + POLL_AFTER_END
                 interval = min(POLL_MAX_INTERVAL, max(POLL_NEAR_END, until_end))
+            elif self._speed.complete:
+                interval = POLL_NEAR_END  # all done but the status: it follows any moment
             else:
                 age = self.clock() - self.started
                 interval = min(POLL_MAX_INTERVAL, max(POLL_MIN_INTERVAL, POLL_GROWTH * age))
+                # Answers that take long mean polls queue (a thousand waits on one client):
+                # polling sooner only deepens the queue, and a poll twice the round trip
+                # later is the first that can time the job's speed (`ProgressSpeed.PRECISION`).
+                interval = max(interval, min(2 * self._round_trip, POLL_MAX_INTERVAL))
         sleep = min(interval, remaining)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("query job %s: next poll in %.2f s", self.job_id, sleep)
