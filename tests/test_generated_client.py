@@ -8,6 +8,7 @@ import tomllib
 from http import HTTPStatus
 from pathlib import Path
 
+import httpx
 import pytest
 from cortex_api_client import AuthenticatedClient
 from cortex_api_client.api.queries import create_query, get_query_results
@@ -21,7 +22,7 @@ from cortex_api_client.models import (
     QueryStatus,
     TooManyRequestsProblemDetail,
 )
-from cortex_api_client.types import UNSET
+from cortex_api_client.types import UNSET, under_base_url
 from loopback import LoopbackServer, Received, Reply
 
 DETAILS = {"initiatedAt": "2024-07-29T15:51:28.071Z", "jobId": "job-1", "query": "tag = 'x'"}
@@ -177,3 +178,23 @@ def test_every_template_fork_is_explained_against_the_pinned_generator() -> None
     groups = tomllib.loads((root / "pyproject.toml").read_text())["dependency-groups"]
     (pin,) = [d for d in groups["generate"] if str(d).startswith("openapi-python-client==")]
     assert f"openapi-python-client {pin.partition('==')[2]}**" in readme
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "http://127.0.0.1:8000",
+        "http://127.0.0.1:8000/",
+        "https://h.example/prefix",
+        "https://h.example/prefix/",
+        "https://h.example:8443/a%20b/",
+        "https://[::1]:9/x",
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/v1/queries", "/api/v1/queries/job%2F1", "/a/%2E%2E"])
+def test_an_operation_joins_its_path_to_base_url_as_httpx_would(base: str, path: str) -> None:
+    """The generated operations join their path to the client's base_url themselves (httpx's
+    own merge parses the URL twice): the URL must be the one httpx makes."""
+    client = httpx.Client(base_url=base)
+    joined = client.build_request("GET", under_base_url(client.base_url, path)).url
+    assert joined == client.build_request("GET", path).url

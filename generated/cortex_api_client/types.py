@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import IO, BinaryIO, Generic, Literal, TypeVar
 from urllib.parse import quote
 
+import httpx
 from attrs import define
 
 
@@ -100,6 +101,18 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
+def under_base_url(base_url: httpx.URL, path: str) -> str:
+    """An operation's path (encoded already) under the httpx client's base_url, as one string.
+
+    httpx would merge the relative path with base_url itself (base_url's path, then the path
+    without its leading "/"), but parses the URL twice doing so, a tenth of a small call's
+    time; joined here, it is parsed once, into the same URL.
+    """
+    base = str(base_url)  # "https://host" for a base_url whose path is "/"
+    separator = "" if base.endswith("/") else "/"
+    return f"{base}{separator}{path.lstrip('/')}"
+
+
 def path_segment(value: object) -> str:
     """A path parameter as exactly one URL path segment.
 
@@ -142,4 +155,5 @@ __all__ = [
     "collector_paused",
     "http_status",
     "path_segment",
+    "under_base_url",
 ]

@@ -8,7 +8,13 @@ from ...models.error_response import ErrorResponse
 from ...models.query_request import QueryRequest
 from ...models.query_response import QueryResponse
 from ...models.too_many_requests_problem_detail import TooManyRequestsProblemDetail
-from ...types import PARSE_ERRORS, Response, collector_paused, http_status
+from ...types import (
+    PARSE_ERRORS,
+    Response,
+    collector_paused,
+    http_status,
+    under_base_url,
+)
 
 
 def _get_kwargs(
@@ -111,7 +117,9 @@ def sync_detailed(
         body=body,
     )
 
-    response = client.get_httpx_client().request(
+    httpx_client = client.get_httpx_client()
+    kwargs["url"] = under_base_url(httpx_client.base_url, kwargs["url"])
+    response = httpx_client.request(
         **kwargs,
     )
 
@@ -170,7 +178,9 @@ async def asyncio_detailed(
         body=body,
     )
 
-    response = await client.get_async_httpx_client().request(**kwargs)
+    httpx_client = client.get_async_httpx_client()
+    kwargs["url"] = under_base_url(httpx_client.base_url, kwargs["url"])
+    response = await httpx_client.request(**kwargs)
 
     return _build_response(client=client, response=response)
 

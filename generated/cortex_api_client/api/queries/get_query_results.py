@@ -7,7 +7,14 @@ from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.query_builder_result import QueryBuilderResult
 from ...models.too_many_requests_problem_detail import TooManyRequestsProblemDetail
-from ...types import PARSE_ERRORS, Response, collector_paused, http_status, path_segment
+from ...types import (
+    PARSE_ERRORS,
+    Response,
+    collector_paused,
+    http_status,
+    path_segment,
+    under_base_url,
+)
 
 
 def _get_kwargs(
@@ -97,7 +104,9 @@ def sync_detailed(
         job_id=job_id,
     )
 
-    response = client.get_httpx_client().request(
+    httpx_client = client.get_httpx_client()
+    kwargs["url"] = under_base_url(httpx_client.base_url, kwargs["url"])
+    response = httpx_client.request(
         **kwargs,
     )
 
@@ -154,7 +163,9 @@ async def asyncio_detailed(
         job_id=job_id,
     )
 
-    response = await client.get_async_httpx_client().request(**kwargs)
+    httpx_client = client.get_async_httpx_client()
+    kwargs["url"] = under_base_url(httpx_client.base_url, kwargs["url"])
+    response = await httpx_client.request(**kwargs)
 
     return _build_response(client=client, response=response)
 
