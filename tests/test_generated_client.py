@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import tomllib
 from http import HTTPStatus
@@ -22,7 +23,7 @@ from cortex_api_client.models import (
     QueryStatus,
     TooManyRequestsProblemDetail,
 )
-from cortex_api_client.types import UNSET, under_base_url
+from cortex_api_client.types import PAUSE_FROM_BYTES, UNSET, collector_paused, under_base_url
 from loopback import LoopbackServer, Received, Reply
 
 DETAILS = {"initiatedAt": "2024-07-29T15:51:28.071Z", "jobId": "job-1", "query": "tag = 'x'"}
@@ -198,3 +199,14 @@ def test_an_operation_joins_its_path_to_base_url_as_httpx_would(base: str, path:
     client = httpx.Client(base_url=base)
     joined = client.build_request("GET", under_base_url(client.base_url, path)).url
     assert joined == client.build_request("GET", path).url
+
+
+def test_only_a_large_body_is_parsed_with_the_collector_paused() -> None:
+    """A small answer makes too few objects for a collection: toggling the process-wide
+    collector for every small request (from many threads) would cost more than it saves."""
+    assert gc.isenabled()
+    with collector_paused(PAUSE_FROM_BYTES - 1):
+        assert gc.isenabled()
+    with collector_paused(PAUSE_FROM_BYTES):
+        assert not gc.isenabled()
+    assert gc.isenabled()

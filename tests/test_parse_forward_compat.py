@@ -44,8 +44,8 @@ async def test_a_large_result_keeps_unknown_values_with_the_collector_paused(
     real = get_query_results.collector_paused
 
     @contextlib.contextmanager
-    def watched() -> Iterator[None]:
-        with real():
+    def watched(body_size: int) -> Iterator[None]:
+        with real(body_size):
             paused.append(not gc.isenabled())
             yield
 

@@ -2,8 +2,8 @@
 
 import gc
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 from http import HTTPStatus
 from typing import IO, BinaryIO, Generic, Literal, TypeVar
 from urllib.parse import quote
@@ -71,34 +71,48 @@ PARSE_ERRORS = (
 )
 
 
-# Parses under way that paused the cyclic garbage collector, and whether it was running before.
-_pause_lock = threading.Lock()
-_pausing = 0
-_paused_running_collector = False
+# Bodies from this size on are turned into models with the cyclic garbage collector paused;
+# a smaller one makes too few objects to trigger more than a young collection.
+PAUSE_FROM_BYTES = 64 * 1024
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
+class _CollectorPause:
     """Pause Python's cyclic garbage collector while a body is turned into models.
 
     Each model is an object the collector tracks (a dict of strings from json.loads is not), so
     a result of thousands of entities triggers collections that walk the whole heap again and
     again: a third of the parse time, for no garbage (models hold no cycles). Only the parse is
-    paused; the last parse to finish starts the collector again, if it was running before.
+    paused; the last parse to finish (threads may parse at once) starts the collector again, if
+    it was running before. A class, not a generator: it is around every operation's parse.
     """
-    global _pausing, _paused_running_collector
-    with _pause_lock:
-        if _pausing == 0:
-            _paused_running_collector = gc.isenabled()
-            gc.disable()
-        _pausing += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pausing -= 1
-            if _pausing == 0 and _paused_running_collector:
+
+    lock = threading.Lock()
+    pausing = 0  # parses under way that paused the collector
+    was_running = False  # whether the collector ran before the first of them
+
+    def __enter__(self) -> None:
+        cls = _CollectorPause
+        with cls.lock:
+            if cls.pausing == 0:
+                cls.was_running = gc.isenabled()
+                gc.disable()
+            cls.pausing += 1
+
+    def __exit__(self, *_: object) -> None:
+        cls = _CollectorPause
+        with cls.lock:
+            cls.pausing -= 1
+            if cls.pausing == 0 and cls.was_running:
                 gc.enable()
+
+
+_PAUSE = _CollectorPause()
+_NO_PAUSE = nullcontext()
+
+
+def collector_paused(body_size: int = PAUSE_FROM_BYTES) -> AbstractContextManager[None]:
+    """The collector paused for the parse of a body of `body_size` bytes, when that is large."""
+    return _PAUSE if body_size >= PAUSE_FROM_BYTES else _NO_PAUSE
 
 
 def under_base_url(base_url: httpx.URL, path: str) -> str:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from cortex_api_client.errors import MalformedResponse, UnexpectedStatus
@@ -19,11 +17,11 @@ from ._exceptions import UnexpectedResponseError
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "TranslatedErrors",
     "check_job_id",
     "check_number",
     "check_query",
     "expect",
-    "translated_errors",
 ]
 
 # The documented maximum request body of the Cortex API (2 MB, read as 2 MiB).
@@ -80,23 +78,28 @@ def check_query(query: object) -> str:
     return query
 
 
-@contextmanager
-def translated_errors() -> Iterator[None]:
-    """Errors the generated layer raises for a bad body become UnexpectedResponseError."""
-    try:
-        yield
-    except MalformedResponse as exc:
-        raise UnexpectedResponseError(
-            "the response body does not match the spec",
-            status_code=exc.status_code,
-            body=exc.content,
-        ) from exc
-    except UnexpectedStatus as exc:
-        raise UnexpectedResponseError(
-            "the response status is not one the spec lists",
-            status_code=exc.status_code,
-            body=exc.content,
-        ) from exc
+class TranslatedErrors:
+    """Errors the generated layer raises for a bad body become UnexpectedResponseError.
+    (A class, not a generator: it is around every call.)"""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        if isinstance(exc, MalformedResponse):
+            raise UnexpectedResponseError(
+                "the response body does not match the spec",
+                status_code=exc.status_code,
+                body=exc.content,
+            ) from exc
+        if isinstance(exc, UnexpectedStatus):
+            raise UnexpectedResponseError(
+                "the response status is not one the spec lists",
+                status_code=exc.status_code,
+                body=exc.content,
+            ) from exc
 
 
 def expect(response: Response[Any], model: type[T]) -> T:

@@ -17,7 +17,7 @@ import anyio
 from cortex_api_client.api.queries import create_query, get_query_results
 from cortex_api_client.models import QueryBuilderResult, QueryRequest, QueryResponse
 
-from ._checks import check_job_id, check_query, expect, translated_errors
+from ._checks import TranslatedErrors, check_job_id, check_query, expect
 from ._exceptions import CortexError
 from ._polling import (
     ASYNC_CALLBACK_ON_SYNC,
@@ -87,7 +87,7 @@ class Queries(_Resource):
         body = QueryRequest(query=check_query(query))
         token = query_text.set(query) if self._record_text else None
         try:
-            with translated_errors():
+            with TranslatedErrors():
                 response = create_query.sync_detailed(client=self._client, body=body)
         finally:
             if token is not None:
@@ -97,7 +97,7 @@ class Queries(_Resource):
     def get(self, job_id: str) -> QueryBuilderResult:
         """The job's state once (GET /api/v1/queries/{jobId}): status, progress, entities."""
         job_id = check_job_id(job_id)
-        with translated_errors():
+        with TranslatedErrors():
             response = get_query_results.sync_detailed(job_id, client=self._client)
         return expect(response, QueryBuilderResult)
 
@@ -200,7 +200,7 @@ class AsyncQueries(_Resource):
         body = QueryRequest(query=check_query(query))
         token = query_text.set(query) if self._record_text else None
         try:
-            with translated_errors():
+            with TranslatedErrors():
                 response = await create_query.asyncio_detailed(client=self._client, body=body)
         finally:
             if token is not None:
@@ -210,7 +210,7 @@ class AsyncQueries(_Resource):
     async def get(self, job_id: str) -> QueryBuilderResult:
         """The job's state once (GET /api/v1/queries/{jobId}): status, progress, entities."""
         job_id = check_job_id(job_id)
-        with translated_errors():
+        with TranslatedErrors():
             response = await get_query_results.asyncio_detailed(job_id, client=self._client)
         return expect(response, QueryBuilderResult)
 

@@ -14,8 +14,7 @@ test with a trickling server pins that it still works.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -25,22 +24,26 @@ import httpx
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["attempt_deadline", "bound_by_deadline"]
+__all__ = ["AttemptDeadline", "bound_by_deadline"]
 
 _deadline: ContextVar[float | None] = ContextVar("cortexio_sdk_attempt_deadline", default=None)
 
 
-@contextmanager
-def attempt_deadline(seconds_left: float | None) -> Iterator[None]:
+class AttemptDeadline:
     """Bound the socket operations made in this context to `seconds_left` from now (None: no
     bound). Given as seconds, not as a time: the call reads its own clock (a test's may be
-    fake), the sockets the real one."""
-    deadline = None if seconds_left is None else time.monotonic() + seconds_left
-    token = _deadline.set(deadline)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+    fake), the sockets the real one. A class, not a generator: it is on every request."""
+
+    __slots__ = ("_deadline", "_token")
+
+    def __init__(self, seconds_left: float | None) -> None:
+        self._deadline = None if seconds_left is None else time.monotonic() + seconds_left
+
+    def __enter__(self) -> None:
+        self._token = _deadline.set(self._deadline)
+
+    def __exit__(self, *_: object) -> None:
+        _deadline.reset(self._token)
 
 
 def _clip(timeout: float | None, expired: type[Exception]) -> float | None:

@@ -13,14 +13,12 @@ retryable failure of this attempt, not an exception escaping later from the call
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
-from ._deadline_io import attempt_deadline, bound_by_deadline
+from ._deadline_io import AttemptDeadline, bound_by_deadline
 from ._in_flight import LEAST, InFlightLimit
 
 if TYPE_CHECKING:
@@ -63,7 +61,7 @@ class CortexTransport(httpx.BaseTransport):
             self._wait_turn(call)
             call.prepare()
             try:
-                with attempt_deadline(call.remaining()):
+                with AttemptDeadline(call.remaining()):
                     response = self.inner.handle_request(request)
                     try:
                         response.read()
@@ -175,23 +173,36 @@ class _Slots:
     entering the pool to the end of its answer, and the limit follows those times."""
 
     def __init__(self, most: int) -> None:
-        self._limit = InFlightLimit(least=min(LEAST, most), most=most, now=time.monotonic())
-        self._tokens = anyio.CapacityLimiter(int(self._limit.limit))
+        self.limit = InFlightLimit(least=min(LEAST, most), most=most, now=time.monotonic())
+        self.tokens = anyio.CapacityLimiter(int(self.limit.limit))
 
-    @asynccontextmanager
-    async def taken(self) -> AsyncIterator[None]:
-        holder = object()  # not the task: a task may hold two (a hook that sends a request)
-        await self._tokens.acquire_on_behalf_of(holder)
-        entered = time.monotonic()
-        try:
-            yield
-        finally:
-            self._tokens.release_on_behalf_of(holder)
-        # Only an answer read in full times the pool: a failure says nothing of queueing.
+    def taken(self) -> _Slot:
+        return _Slot(self)
+
+
+class _Slot:
+    """One place, held for one attempt (a class, not a generator: it is on every request)."""
+
+    __slots__ = ("entered", "slots")
+
+    def __init__(self, slots: _Slots) -> None:
+        self.slots = slots
+        self.entered = 0.0
+
+    async def __aenter__(self) -> None:
+        # Held for this object, not the task: a task may hold two (a hook sending a request).
+        await self.slots.tokens.acquire_on_behalf_of(self)
+        self.entered = time.monotonic()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        slots = self.slots
+        slots.tokens.release_on_behalf_of(self)
+        if exc_type is not None:
+            return  # only an answer read in full times the pool: a failure says nothing
         now = time.monotonic()
-        limit = self._limit.answered(now - entered, now)
-        if limit != self._tokens.total_tokens:
-            self._tokens.total_tokens = limit
+        limit = slots.limit.answered(now - self.entered, now)
+        if limit != slots.tokens.total_tokens:
+            slots.tokens.total_tokens = limit
 
 
 def install_transports(client: httpx.Client | httpx.AsyncClient, policy: RequestPolicy) -> None:

@@ -78,7 +78,7 @@ def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> Response[ErrorResponse | QueryResponse | TooManyRequestsProblemDetail]:
     try:
-        with collector_paused():
+        with collector_paused(len(response.content)):
             parsed = _parse_response(client=client, response=response)
     except errors.UnexpectedStatus:
         raise
