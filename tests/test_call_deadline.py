@@ -7,12 +7,12 @@ and the async one (a cancel scope around the attempt).
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
+import anyio
 import pytest
 from cortexio_sdk import APITimeoutError, AsyncCortex, Cortex
 
@@ -65,7 +65,11 @@ def test_sync_call_ends_at_its_deadline(trickling_server: str) -> None:
     assert 1.4 <= elapsed <= 4.5
 
 
-def test_async_call_ends_at_its_deadline(trickling_server: str) -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_call_ends_at_its_deadline(trickling_server: str, backend: str) -> None:
+    """On asyncio the attempt is bounded by asyncio.timeout, elsewhere by anyio's cancel
+    scope: both end it at the deadline."""
+
     async def scenario() -> float:
         async with AsyncCortex(
             api_key="k", base_url=trickling_server, call_timeout=1.5, timeout=5
@@ -75,6 +79,6 @@ def test_async_call_ends_at_its_deadline(trickling_server: str) -> None:
                 await client.queries.get("job-1")
             return time.monotonic() - start
 
-    elapsed = asyncio.run(scenario())
-    print(f"\nasync: APITimeoutError after {elapsed:.2f} s (deadline 1.5 s, read timeout 5 s)")
+    elapsed = anyio.run(scenario, backend=backend)
+    print(f"\n{backend}: APITimeoutError after {elapsed:.2f} s (deadline 1.5 s, read timeout 5 s)")
     assert 1.4 <= elapsed <= 4.5
