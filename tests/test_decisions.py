@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from cortexio_sdk import (
@@ -414,3 +416,43 @@ def test_the_in_flight_limit_shrinks_when_answers_queue() -> None:
     for i in range(2000):
         in_flight = limit.answered(0.05, now=2 + i * 0.05)
     assert in_flight == 20
+
+
+def test_no_place_in_the_pool_is_lost_to_a_cancelled_waiter() -> None:
+    """The async transport's gate: first come, first served; a waiter cancelled while it
+    waits leaves the queue, and one cancelled once handed a place gives it back (at its next
+    checkpoint, as an attempt does): no place is lost, the next waiter gets it."""
+    from cortexio_sdk._http._transport import _Slots
+
+    async def scenario() -> tuple[list[str], int]:
+        slots = _Slots(2)  # starts with 2 places open
+        await slots.take()
+        await slots.take()
+        got: list[str] = []
+
+        async def waiter(name: str, scope: anyio.CancelScope) -> None:
+            with scope:
+                await slots.take()
+                try:
+                    got.append(name)
+                    await anyio.lowlevel.checkpoint()  # the attempt's first checkpoint
+                finally:
+                    slots.give_back(None)
+
+        early, handed, last = anyio.CancelScope(), anyio.CancelScope(), anyio.CancelScope()
+        async with anyio.create_task_group() as group:
+            for name, scope in (("early", early), ("handed", handed), ("last", last)):
+                group.start_soon(waiter, name, scope)
+            await anyio.wait_all_tasks_blocked()
+            assert len(slots.waiting) == 3
+            early.cancel()  # not handed a place yet: it just leaves the queue
+            await anyio.wait_all_tasks_blocked()
+            assert len(slots.waiting) == 2
+            slots.give_back(None)  # hands the place to "handed"...
+            handed.cancel()  # ...cancelled before it runs
+        return got, slots.taken_count
+
+    got, taken = anyio.run(scenario)
+    assert got[-1] == "last"
+    assert "early" not in got
+    assert taken == 1  # the one place still held from the start
