@@ -562,9 +562,9 @@ Every server runs in its own process on 127.0.0.1.
   makes a client imports httpx (the anchor itself), then attrs (the generated models' and the
   wrapper's class library: the design's attrs models), the generated package, package metadata
   for the version in the User-Agent, and the wrapper's modules; `python -X importtime -c "from
-  cortexio_sdk import Cortex"` (median of 5 while writing this) put attrs at about a third of
-  httpx and the rest at about a sixth. python-dateutil, which was the largest after attrs, is
-  no longer a dependency. That import has no target of its own: it is at least httpx's.
+  cortexio_sdk import Cortex"` (median of 5 while writing this) put attrs alone at about a third
+  of httpx's own import. python-dateutil, which was the largest after attrs, is no longer a
+  dependency. That import has no target of its own: it is at least httpx's.
 - Fleet: with `RedisLimiter` the four processes book from one schedule at the key's rate,
   with a burst of one second's worth less one request. The server's bucket counts from the
   arrival of each request, which may come a little early against the schedule (the first
