@@ -56,7 +56,7 @@ async def measure(url: str, jobs: int, seconds: float) -> dict[str, float]:
 
 def main() -> None:
     quick = quick_flag()
-    jobs, seconds = (200, 3.0) if quick else (1000, 10.0)
+    jobs, seconds = (200, 5.0) if quick else (1000, 10.0)
     with server(["-m", "benchmarks.rawserver"]) as url:
         emit(asyncio.run(measure(url, jobs, seconds)))
 
