@@ -496,12 +496,12 @@ Every server runs in its own process on 127.0.0.1.
   the generated operation's relative path with `base_url`, which parses the URL twice (37 us
   of a call measured with `timeit` on `build_request`; the operations now join the path
   themselves, `types.under_base_url`, which moved the sync ratio from 0.86 to 0.91-0.94 over
-  40 alternating rounds); on async, anyio's cancel scope around the attempt (4-5 % of a call;
-  now `asyncio.timeout` on asyncio's loop) and anyio's limiter yielding to the loop on every
-  acquisition (2-4 %; now our own gate takes a free place at once); four generator-based
+  40 alternating rounds, measured while it was made); on async, anyio's cancel scope around the
+  attempt (4-5 % of a call; now `asyncio.timeout` on asyncio's loop); four generator-based
   context managers (now classes). What is left is the per-call work itself: the limiter's
-  booking, the headers, the model building, and, with OpenTelemetry imported but no provider
-  set, two provider lookups (2 us). Ratios move by a few hundredths between runs of this
+  booking, the headers, the model building, on async the pool's semaphore (anyio's yields to
+  the loop on every acquisition, 2-4 % of a call), and, with OpenTelemetry imported but no
+  provider set, two provider lookups (2 us). Ratios move by a few hundredths between runs of this
   figure on this machine; the tracing-on rows cost two spans and three metric records per call.
 - Parsing: the target (no slower, no bigger than `json.loads`) is not met, and cannot be while
   `get()` returns the generated attrs models: they are built from `json.loads`'s dicts, so the
@@ -547,16 +547,20 @@ Every server runs in its own process on 127.0.0.1.
   the same whole-second Retry-After and come back together, and each return finds about one
   token: they are held well under the limit while most of what they send is answered 429.
 - Scale: the 1,000 first polls go at once and queue (answers take a second or more), and the
-  jobs end about 330 a second, so the client runs near what it can send (about 650 requests a
-  second here, client and server sharing two cores). Three changes brought the latest wait from
-  over 2 s late to under 0.3 s. The async transport lets only as many requests into httpx's
-  pool as keep it busy (`_http/_in_flight.py`): httpcore's pool costs per request in
-  proportion to what is in it, and 1,000 tasks got 280 answers a second with 20 in flight,
-  680 with the adaptive limit (2 to 5 here). A poll's progress is timed with the uncertainty of
-  its round trip and the next poll goes at the earliest end the observations allow, so a poll
-  queued for a second no longer makes a job look faster than it is. And while a wait has no
-  prediction, it polls no sooner than twice its last round trip: polls that queue do not add
-  to the queue. About 3.5 polls per wait.
+  jobs end about 330 a second, near what one client gets answered here (about 280 a second
+  through httpx's pool of 20, client and server sharing two cores). Two changes to the poll
+  schedule, measured on this cell while they were made (`python -m benchmarks.scale`), brought
+  the latest wait from 2.3 s late to 0.15-0.25 s (two runs). A poll's progress is timed with
+  the uncertainty of its round trip and the next poll goes at the earliest end the
+  observations allow, so a poll queued for a second no longer makes a job look faster than it
+  is. And while a wait has no prediction, it polls no sooner than twice its last round trip:
+  polls that queue do not add to the queue. The raw server's jobs report a progress linear in
+  time, the case the prediction is made for: a job whose progress is uneven is polled more
+  often near its end, and noticed a little later. A limit on requests in the pool that adapted
+  to their round trips (down to 2) was tried: it got 680 answers a second instead of 280, but
+  it released requests in bunches after they had waited for the rate limiter, and against a
+  bucket of one a client learning the limit got stuck at a tenth of it (figure 4's 16.7/s
+  burst 1, 64 tasks cell); it was withdrawn.
 - Import time: `import cortexio_sdk` loads nothing until a name is used (PEP 562), and
   `cortex-query --help` answers from argparse before the client is imported. A program that
   makes a client imports httpx (the anchor itself), then attrs (the generated models' and the

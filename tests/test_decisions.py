@@ -10,8 +10,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 import httpx
 import pytest
 from cortexio_sdk import (
@@ -22,7 +20,6 @@ from cortexio_sdk import (
     RateLimitError,
     WaitTimeoutError,
 )
-from cortexio_sdk._http._in_flight import InFlightLimit
 from cortexio_sdk._http._retry import Call, Decision, RequestPolicy, call_deadline
 from cortexio_sdk._polling import (
     FINAL_POLL_GRACE,
@@ -334,6 +331,11 @@ def test_a_progress_of_one_with_the_job_running_is_polled_again_soon() -> None:
     clock.now += 30
     waiting.observe(job_state(progress=1.0))  # the status follows any moment
     assert waiting.next_sleep() == POLL_NEAR_END
+    # Still running at 1.0: once was enough; the interval grows again (not 4 polls a second
+    # for as long as the status lags).
+    clock.now += POLL_NEAR_END
+    waiting.observe(job_state(progress=1.0))
+    assert waiting.next_sleep() == pytest.approx(POLL_GROWTH * (30 + POLL_NEAR_END))
 
 
 def test_a_slow_job_is_polled_at_the_cap_not_at_its_predicted_end() -> None:
@@ -386,73 +388,3 @@ def test_a_429_while_polling_is_waited_out_within_the_deadline() -> None:
     clock.now += 2
     with pytest.raises(WaitTimeoutError):
         waiting.after_error(limited)
-
-
-# -- how many requests the async transport lets into the pool (`_in_flight`) -------------------
-
-
-def test_the_in_flight_limit_grows_while_answers_stay_quick() -> None:
-    """A distant server: 100 ms whatever is in flight. One more per round of answers."""
-    limit = InFlightLimit(least=2, most=20)
-    seen = [limit.answered(0.1, now=i * 0.01) for i in range(400)]
-    assert seen[0] == 2
-    assert seen == sorted(seen)  # never shrinks
-    assert seen[-1] == 20  # up to the pool's size, no further
-    assert seen.index(20) < 250  # within a few hundred answers
-
-
-def test_the_in_flight_limit_shrinks_when_answers_queue() -> None:
-    """A server sharing the CPU: each request in flight adds 1 ms to every answer. The limit
-    settles where answers are within twice the quickest, not at the pool's size."""
-    limit = InFlightLimit(least=2, most=20)
-    assert limit.answered(0.0025, now=0.0) == 2  # the quickest: 2 in flight
-    limit.limit = 20.0  # as if it had grown while the server was alone
-    in_flight = 20
-    for i in range(2000):
-        in_flight = limit.answered(0.001 * in_flight + 0.0005, now=i * 0.001)
-    assert 2 <= in_flight <= 4
-    # The quickest is "lately": a server that became slower for good (all answers 50 ms now)
-    # is measured against its new speed within two windows, and the limit grows again.
-    for i in range(2000):
-        in_flight = limit.answered(0.05, now=2 + i * 0.05)
-    assert in_flight == 20
-
-
-def test_no_place_in_the_pool_is_lost_to_a_cancelled_waiter() -> None:
-    """The async transport's gate: first come, first served; a waiter cancelled while it
-    waits leaves the queue, and one cancelled once handed a place gives it back (at its next
-    checkpoint, as an attempt does): no place is lost, the next waiter gets it."""
-    from cortexio_sdk._http._transport import _Slots
-
-    async def scenario() -> tuple[list[str], int]:
-        slots = _Slots(2)  # starts with 2 places open
-        await slots.take()
-        await slots.take()
-        got: list[str] = []
-
-        async def waiter(name: str, scope: anyio.CancelScope) -> None:
-            with scope:
-                await slots.take()
-                try:
-                    got.append(name)
-                    await anyio.lowlevel.checkpoint()  # the attempt's first checkpoint
-                finally:
-                    slots.give_back(None)
-
-        early, handed, last = anyio.CancelScope(), anyio.CancelScope(), anyio.CancelScope()
-        async with anyio.create_task_group() as group:
-            for name, scope in (("early", early), ("handed", handed), ("last", last)):
-                group.start_soon(waiter, name, scope)
-            await anyio.wait_all_tasks_blocked()
-            assert len(slots.waiting) == 3
-            early.cancel()  # not handed a place yet: it just leaves the queue
-            await anyio.wait_all_tasks_blocked()
-            assert len(slots.waiting) == 2
-            slots.give_back(None)  # hands the place to "handed"...
-            handed.cancel()  # ...cancelled before it runs
-        return got, slots.taken_count
-
-    got, taken = anyio.run(scenario)
-    assert got[-1] == "last"
-    assert "early" not in got
-    assert taken == 1  # the one place still held from the start

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from cortex_api_client import AuthenticatedClient
 from cortex_api_client.api.queries import create_query, get_query_results
 from cortex_api_client.errors import MalformedResponse
@@ -25,6 +26,7 @@ from cortex_api_client.models import (
 )
 from cortex_api_client.types import PAUSE_FROM_BYTES, UNSET, collector_paused, under_base_url
 from loopback import LoopbackServer, Received, Reply
+from openapi_python_client.strings import PythonIdentifier
 
 DETAILS = {"initiatedAt": "2024-07-29T15:51:28.071Z", "jobId": "job-1", "query": "tag = 'x'"}
 
@@ -210,3 +212,21 @@ def test_only_a_large_body_is_parsed_with_the_collector_paused() -> None:
     with collector_paused(PAUSE_FROM_BYTES):
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_every_operation_id_survives_the_generators_snake_case() -> None:
+    """Spans are named after the operationId, which the generator keeps only as snake_case: the
+    template camelCases it back (templates/endpoint_module.py.jinja). An operationId that does
+    not come back the same (getHTTPStatus, get_query) would be a span under another name."""
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "openapi.yaml").read_text())
+    ids = [
+        operation["operationId"]
+        for item in spec["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
+    assert ids
+    for operation_id in ids:
+        snake = PythonIdentifier(operation_id, prefix="")  # what the template is given
+        first, *rest = snake.split("_")
+        assert first + "".join(word.capitalize() for word in rest) == operation_id

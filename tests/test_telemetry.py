@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from cortexio_sdk import (
     AsyncCortex,
+    BadRequestError,
     ConfigurationError,
     Cortex,
     NotFoundError,
@@ -63,7 +64,10 @@ async def _under_caller(
 ) -> Any:
     """client.queries.<method>(...) inside the caller's own span "caller"; then closed."""
     tracer = trace.get_tracer("the-service")
-    with tracer.start_as_current_span("caller"):
+    # The service's own span records nothing of an error: what is exported is the SDK's.
+    with tracer.start_as_current_span(
+        "caller", record_exception=False, set_status_on_exception=False
+    ):
         try:
             if isinstance(client, Cortex):
                 return getattr(client.queries, method)(*args, **kwargs)
@@ -320,16 +324,33 @@ def test_no_record_is_built_without_a_provider(fake: FakeCortex) -> None:
 
 _WITHOUT_OPENTELEMETRY = """
 import sys
-sys.modules["opentelemetry"] = None  # as if the extra were not installed: its import fails
+sys.modules[{blocked!r}] = None  # as if it were not installed: its import fails
 from cortexio_sdk import Cortex
 with Cortex(api_key={key!r}, base_url={url!r}) as client:
     done = client.queries.run_and_wait("tag = 'payments'", timeout=30)
-print(done.status, sorted(name for name in sys.modules if name.startswith("opentelemetry")))
+seen = [name for name in sys.modules if "opentelemetry" in name or name.endswith("._otel")]
+print(done.status, sorted(seen))
 """
 
 
-def test_without_the_extra_calls_work_and_nothing_imports_it(fake: FakeCortex) -> None:
-    script = _WITHOUT_OPENTELEMETRY.format(key=API_KEY, url=fake.base_url)
+@pytest.mark.parametrize(
+    ("blocked", "imported"),
+    [
+        # Not installed: nothing tries to import it.
+        ("opentelemetry", "['opentelemetry']"),
+        # A partial install, its trace module failing to import: the SDK tries (the metrics
+        # API is imported), fails, and goes on untraced.
+        ("opentelemetry.trace", None),
+    ],
+)
+def test_without_the_extra_calls_work_untraced(
+    fake: FakeCortex, blocked: str, imported: str | None
+) -> None:
+    script = _WITHOUT_OPENTELEMETRY.format(key=API_KEY, url=fake.base_url, blocked=blocked)
+    if blocked == "opentelemetry.trace":
+        script = script.replace(
+            "from cortexio_sdk import", "import opentelemetry.metrics\nfrom cortexio_sdk import"
+        )
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],
         capture_output=True,
@@ -339,7 +360,13 @@ def test_without_the_extra_calls_work_and_nothing_imports_it(fake: FakeCortex) -
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["DONE", "['opentelemetry']"]  # the blocked name only
+    status, modules = done.stdout.split(" ", 1)
+    assert status == "DONE"
+    if imported is not None:
+        assert modules.strip() == imported  # the blocked name only
+    else:
+        assert "'opentelemetry.metrics'" in modules
+        assert "cortexio_sdk._telemetry._otel" not in modules
 
 
 _UNCONFIGURED = """
@@ -383,14 +410,66 @@ def test_a_request_made_by_hand_on_the_low_level_client_is_named_by_its_method(
 
 
 def test_the_names_are_listed_in_the_readme() -> None:
-    """The README's table is the public list: every name emitted is in it, and only those."""
+    """The README's table is the public list: every name and value emitted is in it."""
+    from cortexio_sdk._ratelimit._limiter import RateLimiter
+    from cortexio_sdk._ratelimit._redis_bucket import RedisBucket
+
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme.split("## Observability", 1)[1].split("\n## ", 1)[0]
     public = {
         value
         for key, value in vars(names).items()
         if key.isupper() and isinstance(value, str) and key != "INSTRUMENTATION_SCOPE"
-    }
+    } | {RateLimiter.kind, RedisBucket.kind}
     listed = set(re.findall(r"`([a-z_.]+(?:\.[a-z_]+)*)`", section))
     missing = {n for n in public if n not in listed}
     assert not missing, f"emitted but not in README's Observability section: {sorted(missing)}"
+
+
+async def test_an_error_message_quoting_the_query_is_recorded_only_when_asked(
+    otel: Captured, fake: FakeCortex, kind: Kind
+) -> None:
+    """Cortex's message for a bad query quotes it: by default only the error's types and
+    request id are recorded, the message and stack with record_query_text=True."""
+    bad = "tag = alice-payroll"  # unquoted value: 400, and the message quotes it
+    with pytest.raises(BadRequestError) as caught:
+        await _under_caller(kind, _client(kind, fake), "run", bad)
+    assert "alice-payroll" in str(caught.value)
+    span = otel.one("createQuery")
+    assert span.attributes is not None
+    assert span.attributes[names.ERROR_TYPE] == "cortexio_sdk.BadRequestError"
+    assert span.attributes[names.REQUEST_ID] == caught.value.request_id
+    assert "alice-payroll" not in otel.exported()
+
+    with pytest.raises(BadRequestError):
+        await _under_caller(kind, _client(kind, fake, record_query_text=True), "run", bad)
+    messages = [
+        dict(event.attributes or {}).get("exception.message")
+        for span in otel.named("createQuery")
+        for event in span.events
+    ]
+    assert messages[0] is None
+    assert "alice-payroll" in str(messages[-1])
+
+
+def test_telemetry_that_cannot_be_set_up_does_not_fail_a_call(
+    otel: Captured,
+    fake: FakeCortex,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An OpenTelemetry API older than the extra allows (no histogram bucket advice): said
+    once, and the calls go on untraced."""
+    from cortexio_sdk._telemetry import _otel
+
+    def too_old(*_: object, **__: object) -> None:
+        raise TypeError("create_histogram() got an unexpected keyword argument")
+
+    monkeypatch.setattr(_otel.Instruments, "__init__", too_old)
+    with _client("sync", fake) as client:
+        assert isinstance(client, Cortex)
+        job = client.queries.run(QUERY)
+        client.queries.get(job.job_id)
+    assert otel.spans() == []
+    warnings = [r for r in caplog.records if "could not be set up" in r.getMessage()]
+    assert len(warnings) == 1

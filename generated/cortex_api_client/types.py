@@ -93,10 +93,12 @@ class _CollectorPause:
     def __enter__(self) -> None:
         cls = _CollectorPause
         with cls.lock:
-            if cls.pausing == 0:
+            cls.pausing += (
+                1  # first: interrupted before disable(), it fails safe (no pause)
+            )
+            if cls.pausing == 1:
                 cls.was_running = gc.isenabled()
                 gc.disable()
-            cls.pausing += 1
 
     def __exit__(self, *_: object) -> None:
         cls = _CollectorPause

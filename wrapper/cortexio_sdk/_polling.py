@@ -6,7 +6,8 @@ its average speed predicts the end, and the next poll goes just after it (`POLL_
 0.05 s later), at least `POLL_NEAR_END` (0.15 s) and at most `POLL_MAX_INTERVAL` (10 s) away:
 a job is noticed done a fraction of a second after its end, and a long one costs about one
 request per 10 s plus a few near its end (a 60 s job: about 10 requests). A progress of 1.0
-with the job still running means the status is about to follow: `POLL_NEAR_END`. Without a
+with the job still running means the status is about to follow: one poll after
+`POLL_NEAR_END`, then the interval below. Without a
 usable progress (none yet, none sent, not rising) the interval is `POLL_GROWTH` (12 %) of the
 time the wait has lasted, never under `POLL_MIN_INTERVAL` (0.5 s) or twice the last poll's round
 trip (polls that queue behind many others should not queue more) nor over `POLL_MAX_INTERVAL`.
@@ -172,16 +173,23 @@ class ProgressSpeed:
         # (time, progress, uncertainty of the time) of each observation that reported progress.
         self._seen: list[tuple[float, float, float]] = []
         self._rising = False
-        self.complete = False  # the last progress said 1.0 (but the status had not followed)
+        # The last progress said 1.0 (the status had not followed) and the one before did not:
+        # one quick poll for the status, not one every POLL_NEAR_END for as long as it lags.
+        self.complete = False
+        self._was_complete = False
 
     @property
     def _latest(self) -> tuple[float, float, float] | None:
         return self._seen[-1] if self._seen else None
 
     def observe(self, progress: object, now: float, *, sent: float | None = None) -> None:
-        if isinstance(progress, bool) or not isinstance(progress, int | float):
+        number = not isinstance(progress, bool) and isinstance(progress, int | float)
+        complete = number and progress == 1
+        self.complete = complete and not self._was_complete
+        self._was_complete = complete
+        if not number:
             return
-        self.complete = progress == 1
+        assert isinstance(progress, int | float)
         if not (math.isfinite(progress) and 0 <= progress < 1):
             self._rising = False  # 1.0 but not DONE, or nonsense: no prediction
             return
@@ -302,13 +310,8 @@ class JobWait:
             if record is None:
                 yield
                 return
-            record.begin()
-            try:
+            with record:
                 yield
-            except BaseException as exc:
-                record.ended(exc)
-                raise
-            record.ended(None)
 
     def observe(self, state: QueryBuilderResult, *, sent: float | None = None) -> Observation:
         """What a polled state means: done, changed since the last poll, or ended otherwise.
@@ -316,7 +319,7 @@ class JobWait:
         self.last = state
         status = state.status
         if self.record is not None:
-            self.record.polled()
+            self.record.polled(str(status))
         now = self.clock()
         if sent is not None:
             self._round_trip = max(0.0, now - sent)

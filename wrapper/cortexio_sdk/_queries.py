@@ -29,7 +29,7 @@ from ._polling import (
     check_progress_callback,
     check_timeout,
 )
-from ._telemetry import query_text
+from ._telemetry import QueryText
 
 if TYPE_CHECKING:
     from cortex_api_client import AuthenticatedClient
@@ -85,13 +85,8 @@ class Queries(_Resource):
     def run(self, query: str) -> QueryResponse:
         """Start a CQL query job (POST /api/v1/queries); returns its job id and start time."""
         body = QueryRequest(query=check_query(query))
-        token = query_text.set(query) if self._record_text else None
-        try:
-            with TranslatedErrors():
-                response = create_query.sync_detailed(client=self._client, body=body)
-        finally:
-            if token is not None:
-                query_text.reset(token)
+        with QueryText(query, recorded=self._record_text), TranslatedErrors():
+            response = create_query.sync_detailed(client=self._client, body=body)
         return expect(response, QueryResponse)
 
     def get(self, job_id: str) -> QueryBuilderResult:
@@ -198,13 +193,8 @@ class AsyncQueries(_Resource):
     async def run(self, query: str) -> QueryResponse:
         """Start a CQL query job (POST /api/v1/queries); returns its job id and start time."""
         body = QueryRequest(query=check_query(query))
-        token = query_text.set(query) if self._record_text else None
-        try:
-            with TranslatedErrors():
-                response = await create_query.asyncio_detailed(client=self._client, body=body)
-        finally:
-            if token is not None:
-                query_text.reset(token)
+        with QueryText(query, recorded=self._record_text), TranslatedErrors():
+            response = await create_query.asyncio_detailed(client=self._client, body=body)
         return expect(response, QueryResponse)
 
     async def get(self, job_id: str) -> QueryBuilderResult:

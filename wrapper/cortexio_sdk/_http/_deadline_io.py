@@ -2,9 +2,10 @@
 
 httpx's timeouts are per operation: a server that trickles its headers one byte at a time never
 trips a read timeout and can hold a call forever. The async transport bounds a whole attempt with
-a cancel scope; threads cannot be cancelled, so here every read, write and connect of the
-connection pool gets at most the time left before the deadline of the call running in this
-thread (a context variable the sync transport sets around each attempt).
+a timeout scope (asyncio's, or anyio's on trio); threads cannot be cancelled, so here every
+read, write and connect of the connection pool gets at most the time left before the deadline
+of the call running in this thread (a context variable the sync transport sets around each
+attempt).
 
 This wraps httpcore's public NetworkBackend/NetworkStream interfaces; only reaching the pool's
 backend inside an httpx.HTTPTransport uses private attributes (see `bound_by_deadline`), and a

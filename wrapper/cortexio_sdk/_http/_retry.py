@@ -177,6 +177,9 @@ class Call:
                 key: remaining if value is None else min(value, remaining)
                 for key, value in (self._base_timeout or _NO_TIMEOUTS).items()
             }
+
+    def sending(self) -> None:
+        """The attempt leaves now: after the limiter and (async) a place in the pool."""
         if self.record is not None:
             self.record.attempt_started()
 
@@ -216,7 +219,7 @@ class Call:
         if isinstance(exc, CortexError):
             raise exc
         if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.TimeoutException):
-            # The async transport's overall deadline (anyio.fail_after) fired.
+            # The async transport's overall deadline (asyncio.timeout, or anyio's scope) fired.
             raise DeadlineExceededError(f"{self.label}: the call's deadline passed") from exc
         if not isinstance(exc, httpx.TransportError):
             raise exc

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,6 @@ import anyio
 import httpx
 
 from ._deadline_io import AttemptDeadline, bound_by_deadline
-from ._in_flight import LEAST, InFlightLimit
 
 if TYPE_CHECKING:
     from ._retry import Call, RequestPolicy
@@ -47,17 +45,10 @@ class CortexTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         call = self.policy.start(request)
-        record = call.record
-        if record is None:
+        if call.record is None:
             return self._send(call, request)
-        record.begin()
-        try:
-            response = self._send(call, request)
-        except BaseException as exc:
-            record.ended(exc)
-            raise
-        record.ended(None)
-        return response
+        with call.record:  # the call's span and metrics, around its attempts
+            return self._send(call, request)
 
     def _send(self, call: Call, request: httpx.Request) -> httpx.Response:
         while True:
@@ -65,6 +56,7 @@ class CortexTransport(httpx.BaseTransport):
             call.prepare()
             try:
                 with AttemptDeadline(call.remaining()):
+                    call.sending()
                     response = self.inner.handle_request(request)
                     try:
                         response.read()
@@ -101,12 +93,15 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
     The whole attempt (connect, send, read) runs under the call's deadline, so a server that
     trickles bytes cannot hold it past that point.
 
-    At most `max_in_flight` requests enter the connection pool at once, fewer while that is
-    enough (`_in_flight`); the rest queue here. httpcore's async pool rescans every queued
-    request against every connection whenever one is added or released, so its cost per
-    request grows with (queued x connections): 1,000 concurrent waits handed straight to it
-    sent no request for 50 s. A queue in front of a pool of 20 keeps the scan short; 20
-    connections also carry far more than Cortex's documented 1,000 requests per minute.
+    At most `max_in_flight` requests enter the connection pool at once; the rest queue here.
+    httpcore's async pool rescans every queued request against every connection whenever one
+    is added or released, so its cost per request grows with (queued x connections): 1,000
+    concurrent waits handed straight to it sent no request for 50 s. A queue in front of a
+    pool of 20 keeps the scan short; 20 connections also carry far more than Cortex's
+    documented 1,000 requests per minute. (A limit that adapted to the answers' round trips,
+    down to 2, doubled the polls 1,000 waits got answered on this machine, but released
+    requests in bunches after they had waited for the limiter: a bucket of one then answered
+    429, and a client learning the limit got stuck at a tenth of it. Pacing comes first.)
     """
 
     def __init__(
@@ -118,28 +113,22 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.inner = inner
         self.policy = policy
-        self._slots = _Slots(max_in_flight)
+        self._slots = anyio.Semaphore(max_in_flight)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         call = self.policy.start(request)
-        record = call.record
-        if record is None:
+        if call.record is None:
             return await self._send(call, request)
-        record.begin()
-        try:
-            response = await self._send(call, request)
-        except BaseException as exc:
-            record.ended(exc)
-            raise
-        record.ended(None)
-        return response
+        with call.record:  # the call's span and metrics, around its attempts
+            return await self._send(call, request)
 
     async def _send(self, call: Call, request: httpx.Request) -> httpx.Response:
         while True:
             await self._wait_turn(call)
             call.prepare()
             try:
-                async with _AttemptDeadline(call.remaining()), self._slots.taken():
+                async with _AttemptDeadline(call.remaining()), self._slots:
+                    call.sending()
                     response = await self.inner.handle_async_request(request)
                     try:
                         await response.aread()
@@ -208,68 +197,6 @@ class _AttemptDeadline:
             await scope.__aexit__(exc_type, exc, traceback)  # raises TimeoutError if it passed
             return None
         return bool(scope.__exit__(exc_type, exc, traceback))
-
-
-class _Slots:
-    """Places in the connection pool, as many as `InFlightLimit` says; each is timed from
-    entering the pool to the end of its answer, and the limit follows those times.
-
-    Our own gate rather than anyio's CapacityLimiter or Semaphore: those yield to the event
-    loop on every acquisition, even a free one, which cost 2-4 % of a call; a place that is
-    free here is taken at once, and a request yields at its first socket operation anyway.
-    """
-
-    def __init__(self, most: int) -> None:
-        self.limit = InFlightLimit(least=min(LEAST, most), most=most, now=time.monotonic())
-        self.open = int(self.limit.limit)  # places the limit allows now
-        self.taken_count = 0
-        self.waiting: deque[anyio.Event] = deque()  # first come, first served
-
-    def taken(self) -> _Slot:
-        return _Slot(self)
-
-    async def take(self) -> None:
-        if self.taken_count < self.open and not self.waiting:
-            self.taken_count += 1
-            return
-        handed = anyio.Event()
-        self.waiting.append(handed)
-        try:
-            await handed.wait()  # `give_back` counts the place as taken before setting it
-        except BaseException:
-            if handed.is_set():
-                self.give_back(None)  # handed a place, then cancelled: pass it on
-            else:
-                self.waiting.remove(handed)
-            raise
-
-    def give_back(self, round_trip: float | None) -> None:
-        """Free a place; `round_trip` (None: the attempt failed) adjusts the limit."""
-        self.taken_count -= 1
-        if round_trip is not None:
-            self.open = self.limit.answered(round_trip, time.monotonic())
-        while self.waiting and self.taken_count < self.open:
-            self.taken_count += 1
-            self.waiting.popleft().set()
-
-
-class _Slot:
-    """One place, held for one attempt (a class, not a generator: it is on every request)."""
-
-    __slots__ = ("entered", "slots")
-
-    def __init__(self, slots: _Slots) -> None:
-        self.slots = slots
-        self.entered = 0.0
-
-    async def __aenter__(self) -> None:
-        await self.slots.take()
-        self.entered = time.monotonic()
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        # Only an answer read in full times the pool: a failure says nothing of queueing.
-        failed = exc_type is not None
-        self.slots.give_back(None if failed else time.monotonic() - self.entered)
 
 
 def install_transports(client: httpx.Client | httpx.AsyncClient, policy: RequestPolicy) -> None:

@@ -5,6 +5,6 @@
 `_records.otel_instruments`); `_names` holds the public span, metric and attribute names.
 """
 
-from ._records import CallRecord, Tally, Telemetry, WaitRecord, query_text
+from ._records import CallRecord, QueryText, Tally, Telemetry, WaitRecord, query_text
 
-__all__ = ["CallRecord", "Tally", "Telemetry", "WaitRecord", "query_text"]
+__all__ = ["CallRecord", "QueryText", "Tally", "Telemetry", "WaitRecord", "query_text"]

@@ -55,6 +55,10 @@ LIMITER_FALLBACKS: Final = "cortex.client.rate_limiter.fallbacks"
 CALL_DURATION: Final = "cortex.client.call.duration"
 QUERY_DURATION: Final = "cortex.query.duration"
 
+# -- values of cortex.outcome ---------------------------------------------------------------------
+OK: Final = "ok"
+FAILED: Final = "error"
+
 # -- values of cortex.retry.reason ---------------------------------------------------------------
 RATE_LIMITED: Final = "rate_limited"
 SERVER_ERROR: Final = "server_error"  # a 5xx to a GET

@@ -7,6 +7,7 @@ exported and where. Names: `_names` (public API).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKin
 
 from .._version import __version__
 from . import _names as names
-from ._records import LIVE
+from ._records import live_telemetry
 
 if TYPE_CHECKING:
     import httpx
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from ._records import CallRecord, WaitRecord
 
 __all__ = ["CallSpans", "Instruments", "instruments"]
+
+logger = logging.getLogger("cortexio_sdk")
 
 # Seconds: from a request answered at once to a job of minutes (the defaults are milliseconds).
 _CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -109,7 +112,7 @@ class Instruments:
         if record.status is not None:
             span.set_attribute(names.QUERY_STATUS, record.status)
         if error is not None:
-            _record_error(span, error)
+            _record_error(span, error, with_message=record.telemetry.record_query_text)
         context.detach(token)  # type: ignore[arg-type]
         span.end()
 
@@ -144,7 +147,7 @@ class Instruments:
         operation = {names.OPERATION: record.operation}
         attributes: dict[str, AttributeValue] = {
             **operation,
-            names.OUTCOME: "ok" if error is None else "error",
+            names.OUTCOME: names.OK if error is None else names.FAILED,
         }
         if error is not None:
             attributes[names.ERROR_TYPE] = error_type(error)
@@ -194,7 +197,7 @@ class CallSpans:
             names.HTTP_METHOD: record.method,
             names.SERVER_ADDRESS: url.host,
             names.SERVER_PORT: port,
-            names.URL_FULL: str(url),
+            names.URL_FULL: _without_credentials(url),
             names.LIMITER_WAIT: waited,
         }
         if record.template is not None:
@@ -224,7 +227,7 @@ class CallSpans:
         if span is None:
             return
         span.set_attribute(names.ERROR_TYPE, error_type(exc))
-        span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+        span.set_status(StatusCode.ERROR)  # the type says it; a message may quote the request
         self._end_attempt()
 
     def event(self, name: str, attributes: Mapping[str, AttributeValue]) -> None:
@@ -240,7 +243,7 @@ class CallSpans:
         span.set_attribute(names.ATTEMPTS, self.record.attempts)
         span.set_attribute(names.LIMITER_WAIT, self.record.waited)
         if error is not None:
-            _record_error(span, error)
+            _record_error(span, error, with_message=self.record.telemetry.record_query_text)
         context.detach(self.token)  # type: ignore[arg-type]
         span.end()
         self.span = None
@@ -252,6 +255,13 @@ class CallSpans:
         self.attempt = None
 
 
+def _without_credentials(url: httpx.URL) -> str:
+    """The URL as the HTTP conventions want it in `url.full`: a user and password redacted."""
+    if not url.userinfo:
+        return str(url)
+    return str(url.copy_with(username="REDACTED", password="REDACTED"))  # noqa: S106 - a mask
+
+
 def error_type(exc: BaseException) -> str:
     """The exception's type as users import it: `cortexio_sdk.RateLimitError`, `httpx.ReadError`."""
     cls = type(exc)
@@ -261,9 +271,10 @@ def error_type(exc: BaseException) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
-def _record_error(span: trace.Span, error: BaseException) -> None:
-    """The SDK's exception type, Cortex's error type and the request id; the message, which
-    never holds the key (the transport adds it only to headers, and errors quote no header)."""
+def _record_error(span: trace.Span, error: BaseException, *, with_message: bool) -> None:
+    """The SDK's exception type, Cortex's error type and the request id, always; the message and
+    stack only `with_message` (`record_query_text=True`): Cortex's message for a bad query
+    quotes the query. The key is in no message (it is only ever a header, which none quotes)."""
     span.set_attribute(names.ERROR_TYPE, error_type(error))
     cortex_type = getattr(error, "error_type", None)
     if cortex_type is not None:
@@ -271,17 +282,25 @@ def _record_error(span: trace.Span, error: BaseException) -> None:
     request_id = getattr(error, "request_id", None)
     if request_id:
         span.set_attribute(names.REQUEST_ID, str(request_id))
-    span.record_exception(error)
-    span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
+    if with_message:
+        span.record_exception(error)
+        span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
+    else:
+        span.add_event("exception", {"exception.type": error_type(error)})
+        span.set_status(StatusCode.ERROR)
 
 
 def _observe_rates(options: CallbackOptions) -> Iterable[Observation]:
-    """Each live client's limiter rate, summed by kind and server: two clients of one host
-    together send at the sum of their rates."""
+    """Each live client's limiter rate by kind and server: local limiters of one host add up
+    (each sends at its own rate), Redis ones do not (each reports the rate the fleet shares)."""
     rates: defaultdict[tuple[str, str], float] = defaultdict(float)
-    for telemetry in list(LIVE):
+    for telemetry in live_telemetry():
         limiter = telemetry.limiter
-        rates[(limiter.kind, telemetry.server[1])] += limiter.rate
+        key = (limiter.kind, telemetry.server[1])
+        if limiter.kind == "local":
+            rates[key] += limiter.rate
+        else:
+            rates[key] = max(rates[key], limiter.rate)
     return [
         Observation(rate, {names.LIMITER_KIND: kind, names.SERVER_ADDRESS: host})
         for (kind, host), rate in rates.items()
@@ -308,13 +327,22 @@ def instruments() -> Instruments | None:
     tracing, metering = not _unset(tracer_provider), not _unset(meter_provider)
     made = None
     if tracing or metering:
-        made = Instruments(
-            tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE, __version__)
-            if tracing
-            else None,
-            meter_provider.get_meter(names.INSTRUMENTATION_SCOPE, __version__)
-            if metering
-            else None,
-        )
+        try:
+            made = Instruments(
+                tracer_provider.get_tracer(names.INSTRUMENTATION_SCOPE, __version__)
+                if tracing
+                else None,
+                meter_provider.get_meter(names.INSTRUMENTATION_SCOPE, __version__)
+                if metering
+                else None,
+            )
+        except Exception as exc:  # an API older than the extra allows, a broken provider
+            # Telemetry must never fail a call: said once, then the calls go on untraced.
+            logger.warning(
+                "OpenTelemetry could not be set up (%s: %s); cortexio_sdk records no traces "
+                "or metrics (the otel extra needs opentelemetry-api 1.30 or newer)",
+                type(exc).__name__,
+                exc,
+            )
     _Cache.providers, _Cache.instruments = (tracer_provider, meter_provider), made
     return made

@@ -15,9 +15,10 @@ sees its request spans under the SDK's attempt spans.
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -30,14 +31,40 @@ if TYPE_CHECKING:
     from .._ratelimit._limiter import Limiter
     from . import _otel
 
-__all__ = ["CallRecord", "Tally", "Telemetry", "WaitRecord", "query_text"]
+__all__ = ["CallRecord", "QueryText", "Tally", "Telemetry", "WaitRecord", "query_text"]
 
 # The CQL text of the createQuery call under way, set by `Queries.run` only when the client
 # was asked to record it (`record_query_text=True`): a query can name people and systems.
 query_text: ContextVar[str | None] = ContextVar("cortexio_sdk_query_text", default=None)
 
-# Every live client's telemetry, for the limiter-rate gauge (observed at export time).
-LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+
+class QueryText:
+    """`query_text` set to `query` for the calls made inside, when `recorded`."""
+
+    __slots__ = ("_query", "_token")
+
+    def __init__(self, query: str, *, recorded: bool) -> None:
+        self._query = query if recorded else None
+        self._token: Token[str | None] | None = None
+
+    def __enter__(self) -> None:
+        if self._query is not None:
+            self._token = query_text.set(self._query)
+
+    def __exit__(self, *_: object) -> None:
+        if self._token is not None:
+            query_text.reset(self._token)
+
+
+# Every live client's telemetry, for the limiter-rate gauge (observed at export time, from the
+# exporter's thread, while clients may be made in others: hence the lock).
+_LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def live_telemetry() -> list[Telemetry]:
+    with _LIVE_LOCK:
+        return list(_LIVE)
 
 
 @attrs.define
@@ -76,7 +103,8 @@ class Telemetry:
         self.clock = clock
         self.record_query_text = record_query_text
         self.tallies: list[Tally] = []
-        LIVE.add(self)
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     def call(self, request: httpx.Request) -> CallRecord | None:
         """A record for one call, or None when nobody listens (the common, free case)."""
@@ -107,21 +135,27 @@ class CallRecord:
         self.template: str | None = extensions.get("cortex_url_template")
         self.started = telemetry.clock()
         self.attempts = 0
+        self.sending = False  # an attempt left and has not ended yet
         self.waited = 0.0  # for the limiter, over the whole call
         self._pending_wait = 0.0  # since the last attempt
         self._tallies = telemetry.tallies
         self._otel = otel
         self._spans = None if otel is None else otel.call_spans(self, request)
 
-    def begin(self) -> None:
+    def __enter__(self) -> None:
+        """The call begins (its span opens, made current)."""
         if self._spans is not None:
             self._spans.begin(query_text.get() if self.telemetry.record_query_text else None)
+
+    def __exit__(self, _type: object, error: BaseException | None, _traceback: object) -> None:
+        self.ended(error)
 
     def limiter_waited(self, seconds: float) -> None:
         self._pending_wait += seconds
 
     def attempt_started(self) -> None:
         self.attempts += 1
+        self.sending = True
         waited, self._pending_wait = self._pending_wait, 0.0
         self.waited += waited
         for tally in self._tallies:
@@ -131,6 +165,7 @@ class CallRecord:
             self._spans.attempt_started(self.attempts - 1, waited)
 
     def answered(self, response: httpx.Response) -> None:
+        self.sending = False
         status = response.status_code
         if status == 429:
             for tally in self._tallies:
@@ -141,7 +176,11 @@ class CallRecord:
             self._spans.attempt_answered(response)
 
     def failed(self, exc: BaseException) -> None:
-        """The attempt ended in an exception (no answer)."""
+        """The attempt ended in an exception (no answer); none was sent if the deadline
+        passed while it waited for the limiter or a place in the pool."""
+        if not self.sending:
+            return
+        self.sending = False
         if self._otel is not None:
             self._otel.count_request(self, error=exc)
         if self._spans is not None:
@@ -183,12 +222,19 @@ class WaitRecord:
         self._otel = otel
         self.opened: Any = None  # the span and its context token, while tracing
 
-    def begin(self) -> None:
+    def __enter__(self) -> None:
+        """The wait begins (its span opens, made current: the polls nest under it)."""
         if self._otel is not None:
             self.opened = self._otel.wait_began(self)
 
-    def polled(self) -> None:
+    def __exit__(self, _type: object, error: BaseException | None, _traceback: object) -> None:
+        self.ended(error)
+
+    def polled(self, status: str | None = None) -> None:
+        """A poll was answered (with the job's `status`) or failed (None)."""
         self.polls += 1
+        if status is not None:
+            self.status = status
         for tally in self.telemetry.tallies:
             tally.polls += 1
 
