@@ -547,20 +547,22 @@ Every server runs in its own process on 127.0.0.1.
   the same whole-second Retry-After and come back together, and each return finds about one
   token: they are held well under the limit while most of what they send is answered 429.
 - Scale: the 1,000 first polls go at once and queue (answers take a second or more), and the
-  jobs end about 330 a second, near what one client gets answered here (about 280 a second
-  through httpx's pool of 20, client and server sharing two cores). Two changes to the poll
-  schedule, measured on this cell while they were made (`python -m benchmarks.scale`), brought
-  the latest wait from 2.3 s late to 0.15-0.25 s (two runs). A poll's progress is timed with
+  jobs end about 330 a second, more than one client got answered here with 20 requests in
+  httpx's async pool (about 280 a second, client and server sharing two cores; 580 with 6,
+  which the async transport now lets in at once: httpcore's pool costs per request in
+  proportion to what is in it). With that and two changes to the poll schedule, measured on
+  this cell while they were made (`python -m benchmarks.scale`), the latest wait went from
+  2.3 s late to 0.16 s (three runs, 0.156-0.165). A poll's progress is timed with
   the uncertainty of its round trip and the next poll goes at the earliest end the
   observations allow, so a poll queued for a second no longer makes a job look faster than it
   is. And while a wait has no prediction, it polls no sooner than twice its last round trip:
   polls that queue do not add to the queue. The raw server's jobs report a progress linear in
   time, the case the prediction is made for: a job whose progress is uneven is polled more
   often near its end, and noticed a little later. A limit on requests in the pool that adapted
-  to their round trips (down to 2) was tried: it got 680 answers a second instead of 280, but
-  it released requests in bunches after they had waited for the rate limiter, and against a
+  to their round trips (down to 2) was tried first: it got 680 answers a second, but it
+  released requests in bunches after they had waited for the rate limiter, and against a
   bucket of one a client learning the limit got stuck at a tenth of it (figure 4's 16.7/s
-  burst 1, 64 tasks cell); it was withdrawn.
+  burst 1, 64 tasks cell, 0.11 in one run of this figure); it was withdrawn.
 - Import time: `import cortexio_sdk` loads nothing until a name is used (PEP 562), and
   `cortex-query --help` answers from argparse before the client is imported. A program that
   makes a client imports httpx (the anchor itself), then attrs (the generated models' and the

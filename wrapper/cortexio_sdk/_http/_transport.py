@@ -25,10 +25,18 @@ from ._deadline_io import AttemptDeadline, bound_by_deadline
 if TYPE_CHECKING:
     from ._retry import Call, RequestPolicy
 
-__all__ = ["MAX_IN_FLIGHT", "AsyncCortexTransport", "CortexTransport", "install_transports"]
+__all__ = [
+    "ASYNC_IN_FLIGHT",
+    "MAX_IN_FLIGHT",
+    "AsyncCortexTransport",
+    "CortexTransport",
+    "install_transports",
+]
 
-# Requests one client lets into its connection pool at once, and the pool's size.
+# The connection pool's size: also the most requests a sync client's threads have in it at once.
 MAX_IN_FLIGHT = 20
+# Requests one async client lets into that pool at once (see AsyncCortexTransport).
+ASYNC_IN_FLIGHT = 6
 
 
 class CortexTransport(httpx.BaseTransport):
@@ -93,15 +101,16 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
     The whole attempt (connect, send, read) runs under the call's deadline, so a server that
     trickles bytes cannot hold it past that point.
 
-    At most `max_in_flight` requests enter the connection pool at once; the rest queue here.
-    httpcore's async pool rescans every queued request against every connection whenever one
-    is added or released, so its cost per request grows with (queued x connections): 1,000
-    concurrent waits handed straight to it sent no request for 50 s. A queue in front of a
-    pool of 20 keeps the scan short; 20 connections also carry far more than Cortex's
-    documented 1,000 requests per minute. (A limit that adapted to the answers' round trips,
-    down to 2, doubled the polls 1,000 waits got answered on this machine, but released
-    requests in bunches after they had waited for the limiter: a bucket of one then answered
-    429, and a client learning the limit got stuck at a tenth of it. Pacing comes first.)
+    At most `max_in_flight` (6) requests enter the connection pool at once; the rest queue
+    here. httpcore's async pool rescans every request in it against every connection whenever
+    one is added or released, so its CPU cost per request grows with (requests x connections):
+    1,000 concurrent waits handed straight to it sent no request for 50 s, and 1,000 tasks
+    polling a local server were answered about 280 times a second with 20 in flight, 580 with
+    6 and 620 with 2. Six in flight still carry Cortex's documented 1,000 requests per minute
+    at up to 360 ms a request. (A limit that adapted to the answers' round trips, down to 2,
+    released requests in bunches after they had waited for the rate limiter: a bucket of one
+    then answered 429, and a client learning the limit got stuck at a tenth of it. A fixed
+    limit above what the paced rate needs never holds a paced request.)
     """
 
     def __init__(
@@ -109,7 +118,7 @@ class AsyncCortexTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport,
         policy: RequestPolicy,
         *,
-        max_in_flight: int = MAX_IN_FLIGHT,
+        max_in_flight: int = ASYNC_IN_FLIGHT,
     ) -> None:
         self.inner = inner
         self.policy = policy
