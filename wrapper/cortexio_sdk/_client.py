@@ -151,8 +151,9 @@ class Cortex(_Base[httpx.Client, Queries]):
     - `rate_limiter`: `RedisLimiter(url=...)` to share the limit with every process and host
       using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`, a Redis Cluster's node
       with `CORTEX_RATE_LIMIT_REDIS_CLUSTER=1`; else this client alone).
-    - `record_query_text`: put the CQL text on the createQuery span (`cortex.query.text`) when
-      OpenTelemetry traces (default False: a query can name people and systems).
+    - `record_query_text`: put the CQL text on the createQuery span (`cortex.query.text`), and
+      errors' messages on their spans, when OpenTelemetry traces (default False: a query can
+      name people and systems, and Cortex's message for a bad query quotes it).
     """
 
     _http_class = httpx.Client
@@ -214,8 +215,9 @@ class AsyncCortex(_Base[httpx.AsyncClient, AsyncQueries]):
     - `rate_limiter`: `RedisLimiter(url=...)` to share the limit with every process and host
       using the same key and Redis (else `CORTEX_RATE_LIMIT_REDIS_URL`, a Redis Cluster's node
       with `CORTEX_RATE_LIMIT_REDIS_CLUSTER=1`; else this client alone).
-    - `record_query_text`: put the CQL text on the createQuery span (`cortex.query.text`) when
-      OpenTelemetry traces (default False: a query can name people and systems).
+    - `record_query_text`: put the CQL text on the createQuery span (`cortex.query.text`), and
+      errors' messages on their spans, when OpenTelemetry traces (default False: a query can
+      name people and systems, and Cortex's message for a bad query quotes it).
     """
 
     _http_class = httpx.AsyncClient
