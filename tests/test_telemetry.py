@@ -322,6 +322,20 @@ def test_no_record_is_built_without_a_provider(fake: FakeCortex) -> None:
         assert telemetry.wait("x") is None
 
 
+def _run(script: str) -> subprocess.CompletedProcess[str]:
+    """`script` in a fresh interpreter (warnings as errors); it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 _WITHOUT_OPENTELEMETRY = """
 import sys
 sys.modules[{blocked!r}] = None  # as if it were not installed: its import fails
@@ -351,15 +365,7 @@ def test_without_the_extra_calls_work_untraced(
         script = script.replace(
             "from cortexio_sdk import", "import opentelemetry.metrics\nfrom cortexio_sdk import"
         )
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run(script)
     status, modules = done.stdout.split(" ", 1)
     assert status == "DONE"
     if imported is not None:
@@ -382,15 +388,7 @@ with Cortex(api_key={key!r}, base_url={url!r}) as client:
 
 def test_with_the_api_but_no_provider_no_record_is_built(fake: FakeCortex) -> None:
     script = _UNCONFIGURED.format(key=API_KEY, url=fake.base_url)
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "None"
+    assert _run(script).stdout.strip() == "None"
 
 
 def test_a_request_made_by_hand_on_the_low_level_client_is_named_by_its_method(

@@ -88,18 +88,18 @@ class TranslatedErrors:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, _: object
     ) -> None:
-        if isinstance(exc, MalformedResponse):
-            raise UnexpectedResponseError(
-                "the response body does not match the spec",
-                status_code=exc.status_code,
-                body=exc.content,
-            ) from exc
-        if isinstance(exc, UnexpectedStatus):
-            raise UnexpectedResponseError(
-                "the response status is not one the spec lists",
-                status_code=exc.status_code,
-                body=exc.content,
-            ) from exc
+        for kind, problem in _TRANSLATED:
+            if isinstance(exc, kind):
+                raise UnexpectedResponseError(
+                    problem, status_code=exc.status_code, body=exc.content
+                ) from exc
+
+
+# What the generated layer raises for an answer the spec does not describe, and what it means.
+_TRANSLATED: tuple[tuple[type[MalformedResponse | UnexpectedStatus], str], ...] = (
+    (MalformedResponse, "the response body does not match the spec"),
+    (UnexpectedStatus, "the response status is not one the spec lists"),
+)
 
 
 def expect(response: Response[Any], model: type[T]) -> T:
