@@ -23,8 +23,10 @@ import functools
 from collections.abc import Callable
 
 import pytest
+from cortexio_sdk._ratelimit._limiter import Tuning
 from ratesim import (
     CHANGE_AT,
+    DOCUMENTED_RPM,
     FixedWindow,
     Result,
     Server,
@@ -123,6 +125,11 @@ def _sweep() -> tuple[Cell, ...]:
     return tuple(cells)
 
 
+def _below_start(cell: Cell) -> bool:
+    """The server's limit is under the rate a client not told it starts at."""
+    return cell.sdk.limit * 60 < DOCUMENTED_RPM * Tuning().start
+
+
 def test_no_call_fails_and_no_caller_starves() -> None:
     cells = _sweep()
     assert [c.label for c in cells if c.sdk.failed] == []
@@ -133,13 +140,20 @@ def test_no_call_fails_and_no_caller_starves() -> None:
 
 def test_few_429s_everywhere_and_far_fewer_than_plain_retry_s() -> None:
     cells = _sweep()
-    assert [c.label for c in cells if c.sdk.share_429(0, 20) > 0.15] == []
+    # Under the rate the client starts at, its first 429 is excused once: one more 429.
+    learning = [
+        c.label for c in cells if c.sdk.share_429(0, 20) > (0.2 if _below_start(c) else 0.15)
+    ]
+    assert learning == []
     assert [c.label for c in cells if c.sdk.share_429(30, 60) > 0.1] == []
     # With 16 callers: under a sixth of plain retry's share of 429s everywhere, and under a
     # tenth where the server forgets within a second (a window of 10 s at 1-2/s is the worst:
     # about 0.15 of plain's).
     many = [c for c in cells if c.callers > 1]
-    assert [c.label for c in many if c.sdk.share_429() > c.plain.share_429() / 6] == []
+    worse = [
+        c for c in many if c.sdk.share_429() > c.plain.share_429() / (5 if _below_start(c) else 6)
+    ]
+    assert [c.label for c in worse] == []
     short = [c for c in many if _forgets_within_a_second(c.server)]
     assert [c.label for c in short if c.sdk.share_429() > c.plain.share_429() / 10] == []
 
@@ -180,3 +194,20 @@ def test_a_limit_that_changes_mid_run_is_followed(name: str, make: Callable[[], 
         assert doubled >= (0.9 if run.limit >= 3 else 0.45)  # 2/s keeps at least the old limit
         requests = run.goodput(after, after + 30) * run.limit * 2 * 30
         assert run.count_429(after, after + 30) <= max(2, 0.02 * requests)
+
+
+@pytest.mark.parametrize("rate", [5.0, 10.0, 1000 / 60])
+@pytest.mark.parametrize("burst", ["1", "1 s"])
+@pytest.mark.parametrize("spent_at", [0.3, 1.5])
+def test_a_bucket_someone_else_spent_during_the_slow_start_does_not_hold_the_client_down(
+    rate: float, burst: str, spent_at: float
+) -> None:
+    """Another client of the key (a replica that started first) empties the bucket while this
+    one is still in its slow start. Taken at its word, that lone 429 held the client at a fifth
+    of a 10/s limit for three minutes; the slow start now tries the rate again before it counts
+    (a second 429 counts), and is at the limit within half a minute."""
+    server = Server(rate, 1.0 if burst == "1" else rate, spent_at=spent_at)
+    run = simulate(server, callers=16, seconds=90.0)
+    assert run.count_429(spent_at, spent_at + 1) >= 1  # the bucket was spent
+    assert run.failed == 0
+    assert run.goodput(30, 90) >= 0.9

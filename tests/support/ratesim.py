@@ -36,6 +36,8 @@ class Server:
 
     `change`: (at, factor): from `at` seconds on, the limit is `factor` times what it was (another
     client joined or left the key), carrying over what was used, as `faults.rate_limit` does.
+    `spent_at`: at that time another client of the key spends the bucket, so the next request
+    meets a 429 whatever the client's own rate.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class Server:
         shape: str = "token-bucket",
         window: float = 1.0,
         change: tuple[float, float] | None = None,
+        spent_at: float | None = None,
     ) -> None:
         self._make = partial(make_limit, burst=burst, shape=shape, window=window)
         self.limit = per_second  # at the start
@@ -53,6 +56,7 @@ class Server:
         self._change = change
         self._changed = False
         self.shape = shape
+        self._spent_at = spent_at
 
     def limit_at(self, now: float) -> float:
         """Requests per second it lets through in the long run at `now`."""
@@ -67,6 +71,10 @@ class Server:
             changed = self._make(self.limit * factor, now=at)
             changed.carry_over(self._limit)
             self._limit, self._changed = changed, True
+        if self._spent_at is not None and now >= self._spent_at:
+            self._spent_at = None
+            while self._limit.take(now) is None:
+                pass  # the other client takes every token left
         return self._limit.take(now)
 
 

@@ -8,7 +8,9 @@ server will let it send. What it does against such a server, in two paragraphs a
 (README.md says the same):
 
   Told nothing (`requests_per_minute` at Cortex's documented limit), it starts at an eighth of
-  that, one request at a time, and doubles while requests pass. After a 429 every caller holds
+  that, one request at a time, and doubles while requests pass (a 429 in the first two
+  doublings is tried again once before it counts: it may be another client's spending). After
+  a 429 every caller holds
   off for the Retry-After, and the client brackets the limit between the fastest rate that
   passed and the slowest that met a 429, then keeps 1.5 % under it; it bursts only once the
   server took a burst, and tries 3 % faster every 300 requests in case the limit rose.
@@ -31,6 +33,11 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   hi is within `precision` of lo (or `patient_precision`, when telling more would take longer
   than `patience`) the client keeps to `margin` of lo. After a failed trial lo is tried again
   first: a bucket's savings can make a too-fast rate look confirmed.
+- The slow start's first 429, met under half the maximum, is excused once (`_excuse`):
+  a replica that started while others had spent the bucket would otherwise bracket the limit
+  under that small rate and stay there until the probes climbed back (minutes: 0.16 of a 10/s
+  limit for three minutes, simulated). The rate is tried again for twice as long as it lasted;
+  a bucket too small for it refuses it again at once, and that 429 counts.
 - A token bucket holds under one token whenever it answers 429, so what passed between two 429s
   is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
   that is a lower bound on the limit whatever the bucket's size. It raises lo, and it shows a
@@ -138,7 +145,10 @@ class Learner:
         self.hi = 0.0  # the slowest rate that met a 429 (0: none)
         self.floor = 0.0  # a lower bound on the limit from what passed between 429s
         self.step = 1.0  # the next try above lo when nothing bounds it (doubling at the start)
-        self.starting = True  # no 429 yet
+        self.starting = True  # no 429 yet (an excused one does not count)
+        # A 429 in the slow start is excused once (`_excuse`): the rate that met it is tried
+        # again, for at least this long (0: none excused).
+        self.excused = 0.0
         self.verified = True  # lo passed again since the last 429 (else it is tried first)
         self.probing = False  # trying faster after a steady spell: has the limit risen?
         self.steady_lo = 0.0  # lo during that steady spell
@@ -158,6 +168,7 @@ class Learner:
         self.limited_at = -math.inf  # the last 429 (not one answering a hold-off)
         self.since_ok = 0.0  # successes since then
         self.since_sent = 0.0  # slots booked since then
+        self.since_rate = self.rate  # the slowest rate sent at since then
         self.held = 0.0  # the hold-off that followed it
         self.last_ok = self.last_time = 0.0  # the latest span: successes, seconds
         self.span_ok = self.span_time = self.spans = 0.0  # decayed sums over spans
@@ -237,10 +248,11 @@ class Learner:
         # it for a while whatever the limit, and its 429, when it comes, is dealt with then.
         reference = self.lo if self.rate > self.lo else self.floor  # lo itself on trial
         drain = 0.0 if self.probing else min(t.patience, self._drain(self.rate, reference))
-        if elapsed < max(t.confirm_seconds, t.confirm_requests / self.rate, drain):
+        if elapsed < max(t.confirm_seconds, t.confirm_requests / self.rate, drain, self.excused):
             return
         if self.trial_ok < t.saturated * self.rate * elapsed - 1.0:
             return  # the callers did not send this fast: no evidence either way yet
+        self.excused = 0.0
         if self.hi <= 0.0 and self.lo > 0.0 and not self.starting:
             self.step *= 2.0  # climbing with no 429 in sight: bigger steps
         self.lo = max(self.lo, self.rate)
@@ -253,13 +265,17 @@ class Learner:
         """A 429 asked every caller for `seconds` of quiet."""
         t = self.tuning
         if now >= self.hold:  # a new signal, not one more answer to requests held off
+            burst = now - self.burst_at <= t.burst_grace
+            quiet = self.spacing > max(t.quiet_spell, 2.0 / self.rate)
+            if self._excuse(now, seconds, explained=burst or quiet):
+                return
             refuted = self._refutes_lo(now)
             self._end_span(now)
-            if now - self.burst_at <= t.burst_grace:
+            if burst:
                 # A request sent early met it: the burst was too large, not the rate.
                 self.burst = max(1.0, math.floor(self.burst / 2.0))
                 self.burst_retry_at = now + t.burst_retry
-            elif self.spacing > max(t.quiet_spell, 2.0 / self.rate):
+            elif quiet:
                 pass  # the first call after a quiet spell: someone else spent the bucket
             elif self.trial:
                 self._trial_failed(now, refuted)
@@ -276,9 +292,32 @@ class Learner:
             self.burst_at = -math.inf
             self.step = t.first_step
             self.starting = False
-        until = now + seconds
+            self.excused = 0.0
         if self.hi > 0.0:  # a hold-off lets the bucket save up at most this much
             self.credit = self.hi * seconds
+        self._hold(now, seconds)
+
+    def _excuse(self, now: float, seconds: float, *, explained: bool) -> bool:
+        """Whether a 429 in the slow start is excused. The first one may be someone else's
+        spending (a replica that started first): taken at its word, it held the client at a
+        small fraction of the limit until the probes climbed back, minutes at low rates. So the
+        rate that met it is tried again, for twice as long as it lasted, and a second 429
+        counts; a bucket too small for the rate refuses it again at once. Only under half the
+        maximum: from there a bracket climbs back in a few trials, and a 429 tried again costs
+        more than it saves. An excused 429 ends no span."""
+        t = self.tuning
+        first = self.trial and self.starting and not self.excused
+        if explained or not first or self.rate >= self.max_rate / 2:
+            return False
+        self.excused = min(t.patience, max(2.0 * (now - self.trial_at), t.confirm_seconds))
+        self.burst_at = -math.inf
+        self._try(now, self.rate)
+        self._hold(now, seconds)
+        return True
+
+    def _hold(self, now: float, seconds: float) -> None:
+        """Nobody sends for `seconds` from `now`: slots booked before are void."""
+        until = now + seconds
         if until >= self.hold:
             self.held = until - max(now, self.hold)
             self.hold = until
@@ -374,7 +413,8 @@ class Learner:
         sending = now - self.limited_at - self.held
         if self.lo <= 0.0 or not sending > 0.0:
             return False
-        expected = self.lo * sending
+        # (At the span's slowest rate: a slow start that reached lo only lately sent less.)
+        expected = min(self.lo, self.since_rate) * sending
         return self.since_sent >= expected and self.since_ok + 1.0 < 0.9 * expected
 
     def _end_span(self, now: float) -> None:
@@ -388,6 +428,7 @@ class Learner:
             self.spans = self.spans * decay + 1.0
             self.floor = self._bound()
         self.limited_at, self.since_ok, self.since_sent = now, 0.0, 0.0
+        self.since_rate = self.rate
 
     def _bound(self) -> float:
         """The limit is at least this: a bucket answering 429 holds under one token, so what
@@ -451,6 +492,7 @@ class Learner:
             self.epoch += 1
             self.tat = max(self.hold, now, self.last_go + 1.0 / rate)
         self.rate = rate
+        self.since_rate = min(self.since_rate, rate)
 
     def share(self, now: float, fraction: float, full_rate: float, rate: float) -> None:
         """Keep to `fraction` of `full_rate` from now on, steady at `fraction` of `rate`, with
