@@ -339,6 +339,14 @@ def render(
         f"| {c['goodput']:.2f} | {c['share_429']:.1%} ({c['count_429']}) | {c['failed']} |"
         for c in sweep["changes"]
     )
+    spent_rows = "\n".join(
+        f"| {c['server']} | {c['spent_at']:g} s "
+        f"| **{c['sdk']['goodput_first']:.2f}**, {c['plain']['goodput_first']:.2f} "
+        f"| **{c['sdk']['goodput_after']:.2f}**, {c['plain']['goodput_after']:.2f} "
+        f"| **{c['sdk']['share_429_after']:.1%}**, {c['plain']['share_429_after']:.1%} "
+        f"| {c['sdk']['failed']}, {c['plain']['failed']} |"
+        for c in sweep.get("spent", [])
+    )
     table = "\n".join(
         [
             "| figure | anchor (same run) | cortexio-sdk | ratio | target | |",
@@ -402,6 +410,17 @@ leaves it), 16 callers, measured from 15 s after it halves and 2 minutes after i
 | server | limit | measured over | goodput of the new limit | 429s | failed |
 |---|---|---|---:|---:|---:|
 {change_rows}
+
+A bucket that another client of the key spends while this one is in its slow start (a replica
+that started while others had used the key: its next request meets a 429 whatever its rate),
+16 callers, 90 simulated seconds; the SDK in **bold**, then plain retry. The slow start tries
+the rate of its first 429 again before it counts: taken at its word, that 429 held the client
+at 0.11-0.38 of the limit for three and a half minutes (the code before this change, same
+simulation).
+
+| server | spent at | goodput, s 0-30 | goodput, s 30-90 | 429s, s 30-90 | failed |
+|---|---|---:|---:|---:|---:|
+{spent_rows}
 
 ## What each figure measures
 

@@ -21,7 +21,7 @@ from ._common import check, emit
 # The simulator lives with the tests, which pin its arithmetic (tests/test_ratesim.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 
-from ratesim import CHANGE_AT, Result, change_shapes, shapes, simulate
+from ratesim import CHANGE_AT, Result, Server, change_shapes, shapes, simulate
 
 CALLERS = (1, 4, 16, 64)
 SECONDS = 60.0
@@ -121,6 +121,31 @@ def _changes() -> list[dict[str, Any]]:
     return rows
 
 
+def _spent() -> list[dict[str, Any]]:
+    """Another client of the key spends the bucket while this one is in its slow start (a
+    replica that started while others had used the key): 16 callers, the SDK beside plain
+    retry, goodput over the first half-minute and the minute after."""
+    rows = []
+    for rate in (5.0, 10.0, 1000 / 60):
+        for burst_name, burst in (("1", 1.0), ("1 s", rate)):
+            for spent_at in (0.3, 1.5):
+                row: dict[str, Any] = {
+                    "server": f"bucket {rate:.3g}/s burst {burst_name}",
+                    "spent_at": spent_at,
+                }
+                for client in ("sdk", "plain"):
+                    server = Server(rate, burst, spent_at=spent_at)
+                    run = simulate(server, callers=16, seconds=90.0, client=client)
+                    row[client] = {
+                        "goodput_first": run.goodput(0, 30),
+                        "goodput_after": run.goodput(30, 90),
+                        "share_429_after": run.share_429(30, 90),
+                        "failed": run.failed,
+                    }
+                rows.append(row)
+    return rows
+
+
 def main() -> None:
     sdk = _cells()
     emit(
@@ -133,6 +158,7 @@ def main() -> None:
                 {"server": c["server"], "callers": c["callers"], **c["plain"]} for c in sdk
             ],
             "changes": _changes(),
+            "spent": _spent(),
             "change_at": CHANGE_AT,
         }
     )

@@ -203,9 +203,9 @@ def test_a_bucket_someone_else_spent_during_the_slow_start_does_not_hold_the_cli
     rate: float, burst: str, spent_at: float
 ) -> None:
     """Another client of the key (a replica that started first) empties the bucket while this
-    one is still in its slow start. Taken at its word, that lone 429 held the client at a fifth
-    of a 10/s limit for three minutes; the slow start now tries the rate again before it counts
-    (a second 429 counts), and is at the limit within half a minute."""
+    one is still in its slow start. Taken at its word, that lone 429 held the client at
+    0.11-0.38 of the limit for three and a half minutes; the slow start now tries the rate
+    again before it counts (a second 429 counts), and is near the limit from the 30th second."""
     server = Server(rate, 1.0 if burst == "1" else rate, spent_at=spent_at)
     run = simulate(server, callers=16, seconds=90.0)
     assert run.count_429(spent_at, spent_at + 1) >= 1  # the bucket was spent

@@ -35,9 +35,9 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   first: a bucket's savings can make a too-fast rate look confirmed.
 - The slow start's first 429, met under half the maximum, is excused once (`_excuse`):
   a replica that started while others had spent the bucket would otherwise bracket the limit
-  under that small rate and stay there until the probes climbed back (minutes: 0.16 of a 10/s
-  limit for three minutes, simulated). The rate is tried again for twice as long as it lasted;
-  a bucket too small for it refuses it again at once, and that 429 counts.
+  under that small rate and stay there until the probes climbed back (0.11-0.38 of limits of
+  5-16.7/s for three and a half minutes, simulated). The rate is tried again for twice as long
+  as it lasted; a bucket too small for it refuses it again at once, and that 429 counts.
 - A token bucket holds under one token whenever it answers 429, so what passed between two 429s
   is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
   that is a lower bound on the limit whatever the bucket's size. It raises lo, and it shows a
