@@ -172,17 +172,23 @@ def tests(session: nox.Session) -> None:
     session.install(".[redis]", *_group("test"))
     _install_redis_server(session)
     minor = _MINOR_OF[str(session.python)]
-    args = list(session.posargs)
-    if not args and minor != TEST_PYTHONS[0]:
-        # The long scenario tests and the real-time end-to-end tests of timing rules (whose
-        # arithmetic test_decisions.py checks on every Python) measure time and scale, not the
-        # interpreter: they run once, on the first Python; every other test runs on every one.
-        session.log(f"Python {minor}: tests marked slow run on {TEST_PYTHONS[0]} only")
-        args = ["-m", "not slow"]
     env = _reliability_counts(session, f"tests-{minor}")
     # The shared-limiter tests fail, rather than skip, when redis-server is missing.
     env["CORTEX_REQUIRE_REDIS"] = "1"
-    session.run("pytest", *args, env=env)
+    if session.posargs:
+        session.run("pytest", *session.posargs, env=env)
+        return
+    # Every test but the slow ones runs in parallel (pytest-xdist, a worker a core, at most
+    # four): each starts its own servers on free ports. The slow ones, the long scenario tests
+    # and the real-time end-to-end tests of timing rules, run after them, alone, so that no
+    # other test loads the machine while they measure; and on the first Python only, since
+    # they measure time and scale, not the interpreter (test_decisions.py checks their
+    # arithmetic on every Python).
+    session.run("pytest", "-m", "not slow", "--numprocesses=auto", "--maxprocesses=4", env=env)
+    if minor == TEST_PYTHONS[0]:
+        session.run("pytest", "-m", "slow", env=env)
+    else:
+        session.log(f"Python {minor}: tests marked slow run on {TEST_PYTHONS[0]} only")
 
 
 @nox.session

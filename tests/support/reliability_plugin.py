@@ -5,6 +5,11 @@ At the end of the run one line per kind is printed, `reliability: <kind> ran=N p
 when RELIABILITY_COUNTS names a file, the same figures are written there as JSON
 (`scripts/reliability_report.py` turns them into the report, or checks it).
 Hypothesis tests also count the examples they ran (`reliability: fuzz-examples ...`).
+
+Under pytest-xdist the tests run in worker processes: each test's kind and the figures it
+recorded travel in its report (`user_properties`), and the process that prints the summary
+counts them from the reports it receives (itself, without xdist). A run adds to the file's
+figures, so the slow tests run apart (`nox -s tests`) add to the others'.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import pytest
 ran: Counter[str] = Counter()
 passed: Counter[str] = Counter()
 examples: Counter[str] = Counter()  # extra figures recorded by tests (fuzz examples, calls)
+_recorded: Counter[str] = Counter()  # recorded in this process, not yet put in a report
+_PROPERTY = "reliability"
 
 
 def record(name: str, count: int = 1) -> None:
     """Add to a named figure of the report (for example, fuzz examples run)."""
-    examples[name] += count
+    _recorded[name] += count
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,19 +47,34 @@ def _kind(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Where the test runs: its kind, and what it recorded, go in its report."""
     report = yield
     kind = _kind(item)
-    if kind is not None:
-        if report.when == "call":
-            ran[kind] += 1
-            if report.passed:
-                passed[kind] += 1
-        elif report.when == "setup" and not report.passed:
-            ran[kind] += 1
+    counted = report.when == "call" or (report.when == "setup" and not report.passed)
+    figures = dict(_recorded)
+    _recorded.clear()
+    if (kind is not None and counted) or figures:
+        entry = {"kind": kind if counted else None, "figures": figures}
+        report.user_properties.append((_PROPERTY, entry))
     return report
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Where the summary prints (the only process, or xdist's controller): count."""
+    for name, entry in report.user_properties:
+        if name != _PROPERTY:
+            continue
+        kind = entry["kind"]
+        if kind is not None:
+            ran[kind] += 1
+            if report.when == "call" and report.passed:
+                passed[kind] += 1
+        examples.update(entry["figures"])
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if hasattr(terminalreporter.config, "workerinput"):
+        return  # an xdist worker: its reports reach the controller, which writes the figures
     if not ran and not examples:
         return
     terminalreporter.section("reliability")
@@ -66,7 +88,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         previous = json.loads(path.read_text()) if path.exists() else {}
         counts = previous.get("kinds", {})
         for kind in ran:
-            counts[kind] = {"ran": ran[kind], "passed": passed[kind]}
-        figures = previous.get("figures", {})
+            before = counts.get(kind, {"ran": 0, "passed": 0})
+            counts[kind] = {
+                "ran": before["ran"] + ran[kind],
+                "passed": before["passed"] + passed[kind],
+            }
+        figures = Counter(previous.get("figures", {}))
         figures.update(examples)
         path.write_text(json.dumps({"kinds": counts, "figures": figures}, indent=2) + "\n")
