@@ -211,3 +211,15 @@ def test_a_bucket_someone_else_spent_during_the_slow_start_does_not_hold_the_cli
     assert run.count_429(spent_at, spent_at + 1) >= 1  # the bucket was spent
     assert run.failed == 0
     assert run.goodput(30, 90) >= 0.9
+
+
+@pytest.mark.parametrize("count", [60, 120, 300, 600])
+def test_a_fixed_window_of_a_minute_is_kept_to_without_stalls(count: int) -> None:
+    """A long Retry-After is a window's end: once two windows agree, the client spreads a
+    window's count over the minute. Before, it spent each window a little faster than the last
+    and held every caller for the end of it (a 10 s span with nothing sent) once a minute."""
+    run = simulate(FixedWindow(count, 60.0), callers=16, seconds=600.0)
+    assert run.failed == 0
+    assert run.goodput(240, 600) >= 0.95
+    assert run.share_429(240, 600) <= 0.005
+    assert min(run.goodput(start, start + 10) for start in range(240, 600, 10)) >= 0.7

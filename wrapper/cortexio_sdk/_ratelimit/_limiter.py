@@ -38,6 +38,11 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   under that small rate and stay there until the probes climbed back (0.11-0.38 of limits of
   5-16.7/s for three and a half minutes, simulated). The rate is tried again for twice as long
   as it lasted; a bucket too small for it refuses it again at once, and that 429 counts.
+- A Retry-After of 10 s or more is read as a fixed window's end (`_window`): what passed
+  between two ends over the time between them is the window's count over its period; twice
+  alike, the client keeps to it, and a trial or probe must last a window. Before, against a
+  window of N a minute it sent each window a little faster than the last and held every caller
+  for the end of it about once a minute (simulated, 60 to 600 a minute).
 - A token bucket holds under one token whenever it answers 429, so what passed between two 429s
   is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
   that is a lower bound on the limit whatever the bucket's size. It raises lo, and it shows a
@@ -124,6 +129,7 @@ class Tuning:
     burst_retry: float = 300.0  # after that, no larger burst for this long
     bound_memory: float = 30.0  # seconds over which what passed between 429s is weighed
     min_fraction: float = 0.01  # the rate never goes under this share of the maximum
+    window_wait: float = 10.0  # a Retry-After this long (and two intervals) ends a window
 
 
 class Learner:
@@ -176,6 +182,11 @@ class Learner:
         self.burst = 1.0
         self.burst_at = -math.inf  # when a request last went ahead of its paced slot
         self.burst_retry_at = now + tuning.burst_retry  # no larger burst before this
+        # A fixed window: its end, told by a long Retry-After, and what passed since the last.
+        self.window_end = 0.0  # (0: none seen)
+        self.window_ok = 0.0
+        self.window = 0.0  # its length, once two ends were seen (0: no window known)
+        self.window_seen = 0.0  # what passed a second between the last two ends (0: unknown)
         # The schedule (GCRA).
         self.tat = now  # theoretical arrival time of the next request
         self.last_go = -math.inf  # when a request was last let go
@@ -228,6 +239,8 @@ class Learner:
     def passed(self, now: float, count: float = 1.0) -> None:
         """`count` requests went through (the Redis bucket reports them in batches)."""
         t = self.tuning
+        if now >= self.window_end:
+            self.window_ok += count
         self.since_ok += count
         if self.burst_at > -math.inf and now - self.burst_at > t.burst_grace:
             # A request sent ahead of its slot passed, and no 429 followed: one more at once.
@@ -248,6 +261,8 @@ class Learner:
         # it for a while whatever the limit, and its 429, when it comes, is dealt with then.
         reference = self.lo if self.rate > self.lo else self.floor  # lo itself on trial
         drain = 0.0 if self.probing else min(t.patience, self._drain(self.rate, reference))
+        # Against a window, a rate passes only once it lasted a whole window.
+        drain = max(drain, self.window)
         if elapsed < max(t.confirm_seconds, t.confirm_requests / self.rate, drain, self.excused):
             return
         if self.trial_ok < t.saturated * self.rate * elapsed - 1.0:
@@ -293,9 +308,35 @@ class Learner:
             self.step = t.first_step
             self.starting = False
             self.excused = 0.0
+            self._window(now, seconds)
         if self.hi > 0.0:  # a hold-off lets the bucket save up at most this much
             self.credit = self.hi * seconds
         self._hold(now, seconds)
+
+    def _window(self, now: float, seconds: float) -> None:
+        """A Retry-After far longer than a token takes to come back is a fixed window's end:
+        nothing passes until then, and then a whole window's worth at once. Between two such
+        ends, what passed is the window's count: keep to it over the window's length, rather
+        than spending it early and waiting for the end with every caller held (a bucket's
+        arithmetic would send each window a little faster than the last)."""
+        t = self.tuning
+        if seconds < max(t.window_wait, 2.0 / self.rate):
+            return
+        end = now + seconds
+        if self.window_end > 0.0 and now > self.window_end:
+            length, seen = end - self.window_end, self.window_seen
+            limit = self.window_ok / length
+            self.window_seen = limit
+            # Twice alike: a fixed window's count over its period (an end missed in between
+            # only adds a period and its count), not a sliding window's wait for its oldest
+            # request to leave, nor another client's spending.
+            if abs(limit - seen) <= t.precision * seen and self.window_ok >= 2.0:
+                self.window = length
+                self.lo, self.hi, self.floor = limit, limit * (1.0 + t.precision / 2), 0.0
+                self.verified = True
+                self.probing = False
+                self._next(now)
+        self.window_end, self.window_ok = end, 0.0
 
     def _excuse(self, now: float, seconds: float, *, explained: bool) -> bool:
         """Whether a 429 in the slow start is excused. The first one may be someone else's
@@ -469,8 +510,8 @@ class Learner:
             self._try(now, lo * (1.0 + self.step))
 
     def _probe_after(self, rate: float) -> float:
-        """Seconds of steady sending at `rate` before trying faster."""
-        return max(self.tuning.probe_seconds, self.tuning.probe_requests / rate)
+        """Seconds of steady sending at `rate` before trying faster (a window: three of it)."""
+        return max(self.tuning.probe_seconds, self.tuning.probe_requests / rate, 3 * self.window)
 
     def _try(self, now: float, rate: float) -> None:
         self._set_rate(now, rate)
