@@ -21,7 +21,15 @@ from ._common import check, emit
 # The simulator lives with the tests, which pin its arithmetic (tests/test_ratesim.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 
-from ratesim import CHANGE_AT, Result, Server, change_shapes, shapes, simulate
+from ratesim import (
+    CHANGE_AT,
+    FixedWindow,
+    Result,
+    Server,
+    change_shapes,
+    shapes,
+    simulate,
+)
 
 CALLERS = (1, 4, 16, 64)
 SECONDS = 60.0
@@ -146,6 +154,24 @@ def _spent() -> list[dict[str, Any]]:
     return rows
 
 
+def _windows() -> list[dict[str, Any]]:
+    """Fixed windows of a minute over ten simulated minutes (the sweep's minute shows only the
+    first window): 16 callers, the SDK beside plain retry, from the fifth minute on."""
+    rows = []
+    for count in (60, 120, 300, 600, 780):
+        row: dict[str, Any] = {"server": f"window {count} per min"}
+        for client in ("sdk", "plain"):
+            run = simulate(FixedWindow(count, 60.0), callers=16, seconds=600.0, client=client)
+            row[client] = {
+                "goodput": run.goodput(240, 600),
+                "share_429": run.share_429(240, 600),
+                "worst_10s": min(run.goodput(s, s + 10) for s in range(240, 600, 10)),
+                "failed": run.failed,
+            }
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     sdk = _cells()
     emit(
@@ -159,6 +185,7 @@ def main() -> None:
             ],
             "changes": _changes(),
             "spent": _spent(),
+            "windows": _windows(),
             "change_at": CHANGE_AT,
         }
     )
