@@ -145,7 +145,10 @@ def test_few_429s_everywhere_and_far_fewer_than_plain_retry_s() -> None:
         c.label for c in cells if c.sdk.share_429(0, 20) > (0.2 if _below_start(c) else 0.15)
     ]
     assert learning == []
-    assert [c.label for c in cells if c.sdk.share_429(30, 60) > 0.1] == []
+    # Under it, a bucket of a minute's worth is spent by about the 30th second, so its learning
+    # (a few 429s at a rate of 1-1.5/s) falls in the second half-minute.
+    steady = [c.label for c in cells if c.sdk.share_429(30, 60) > (0.2 if _below_start(c) else 0.1)]
+    assert steady == []
     # With 16 callers: under a sixth of plain retry's share of 429s everywhere, and under a
     # tenth where the server forgets within a second (a window of 10 s at 1-2/s is the worst:
     # about 0.15 of plain's).

@@ -117,7 +117,7 @@ class Tuning:
     precision: float = 0.035  # the bracket [lo, hi] is narrow enough: hi <= lo * (1 + this)
     margin: float = 0.985  # once learnt, keep to this share of the rate known to pass
     confirm_seconds: float = 1.0  # a trial rate passes after this long without a 429...
-    confirm_requests: float = 4.0  # ...and at least this many intervals of it
+    confirm_requests: float = 4.0  # ...and at least this many intervals of it (slow start: half)
     saturated: float = 0.9  # ...during which the callers sent at least this share of it
     probe_seconds: float = 60.0  # a steady client tries faster at most this often...
     probe_requests: float = 300.0  # ...and only after this many requests
@@ -263,7 +263,9 @@ class Learner:
         drain = 0.0 if self.probing else min(t.patience, self._drain(self.rate, reference))
         # Against a window, a rate passes only once it lasted a whole window.
         drain = max(drain, self.window)
-        if elapsed < max(t.confirm_seconds, t.confirm_requests / self.rate, drain, self.excused):
+        # (The slow start doubles on less: a bucket's savings pass it whatever the limit.)
+        requests = t.confirm_requests / 2 if self.starting else t.confirm_requests
+        if elapsed < max(t.confirm_seconds, requests / self.rate, drain, self.excused):
             return
         if self.trial_ok < t.saturated * self.rate * elapsed - 1.0:
             return  # the callers did not send this fast: no evidence either way yet
