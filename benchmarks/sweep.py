@@ -7,7 +7,7 @@ one client at its defaults (not told the limit), 60 simulated seconds each, wors
 Beside it in the same cells: plain retry (each caller sleeps the Retry-After and resends, no
 limiter), and the SDK told the limit (what a user who knows the shape's rate gets). Then a limit
 that halves or doubles mid-run. Figures 4 and 7 measure a sample of these cells on the wall
-clock; tests/test_ratesim.py holds the limiter to its bounds over 212 shapes.
+clock; tests/test_ratesim.py holds the limiter to its bounds over 228 shapes.
 """
 
 from __future__ import annotations

@@ -278,13 +278,20 @@ def test_a_corrupt_field_starts_afresh(name: str, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "state",
-    [{}, {"rate": "7.0"}, {"unknown": "1"}],
+    ("state", "rate"),
+    [({}, 1.25), ({"rate": "7.0"}, 7.0), ({"rate": "7.0", "unknown": "1"}, 7.0)],
     ids=["none yet", "written by an older version", "written by a newer version"],
 )
-def test_a_state_this_version_did_not_write_starts_afresh(state: dict[str, str]) -> None:
+def test_a_state_another_version_wrote_keeps_the_fields_this_one_knows(
+    state: dict[str, str], rate: float
+) -> None:
+    """A fleet part way through a rolling upgrade: the fields this version knows are read, the
+    others start as a new learner's (starting afresh each time the other version wrote would
+    let every first request go unpaced)."""
     learner = Learner.from_state(state, 10.0, Tuning(), 5.0, told=False)
-    assert vars(learner) == vars(Learner(10.0, Tuning(), 5.0, told=False))
+    fresh = Learner(10.0, Tuning(), 5.0, told=False)
+    assert learner.rate == rate
+    assert vars(learner) | {"rate": 0} == vars(fresh) | {"rate": 0}
 
 
 def test_requests_per_minute_must_be_positive() -> None:

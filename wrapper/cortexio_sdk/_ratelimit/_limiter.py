@@ -8,12 +8,13 @@ server will let it send. What it does against such a server, in two paragraphs a
 (README.md says the same):
 
   Told nothing (`requests_per_minute` at Cortex's documented limit), it starts at an eighth of
-  that, one request at a time, and doubles while requests pass (a 429 in the first two
-  doublings is tried again once before it counts: it may be another client's spending). After
-  a 429 every caller holds
-  off for the Retry-After, and the client brackets the limit between the fastest rate that
-  passed and the slowest that met a 429, then keeps 1.5 % under it; it bursts only once the
-  server took a burst, and tries 3 % faster every 300 requests in case the limit rose.
+  that, one request at a time, and doubles while requests pass (its first 429, if met at an
+  eighth or a quarter of that, is tried again once before it counts: it may be another client's
+  spending). After a 429 every caller holds off for the Retry-After, and the client brackets the
+  limit between the fastest rate that passed and the slowest that met a 429, then keeps 1.5 %
+  under it; it bursts only once the server took a burst, and tries 3 % faster every 300 requests
+  in case the limit rose. A Retry-After of 10 s or more is a fixed window's end: once two windows
+  agree it spreads a window's count over its period.
 
   Told your share of the key (any other `requests_per_minute`), it starts there. Either way 429s
   do not use up `max_retries` while a deadline bounds the call (they end it with RateLimitError
@@ -155,6 +156,7 @@ class Learner:
         # A 429 in the slow start is excused once (`_excuse`): the rate that met it is tried
         # again, for at least this long (0: none excused).
         self.excused = 0.0
+        self.excusable = True  # no 429 excused yet
         self.verified = True  # lo passed again since the last 429 (else it is tried first)
         self.probing = False  # trying faster after a steady spell: has the limit risen?
         self.steady_lo = 0.0  # lo during that steady spell
@@ -212,14 +214,18 @@ class Learner:
     def from_state(
         cls, state: dict[str, str], max_rate: float, tuning: Tuning, now: float, *, told: bool
     ) -> Learner:
-        """A learner with `state` (from `to_state`), or a new one where it is missing or was
-        written by another version: a key's state may outlive the code that wrote it."""
+        """A learner with `state` (from `to_state`), or a new one where it is missing or
+        corrupt. A state another version wrote (a fleet part way through a rolling upgrade)
+        gives the fields this version knows, a new learner's the others; its other fields are
+        left alone. Starting afresh there instead would let each process's first request go
+        unpaced and forget the hold-off, every time the other version wrote."""
         learner = cls(max_rate, tuning, now, told=told)
         fields = vars(learner)
-        if set(state) != set(fields) - cls._CONFIG:
-            return learner
+        known = set(fields) - cls._CONFIG
         try:
             for name, text in state.items():
+                if name not in known:
+                    continue
                 kind = type(fields[name])
                 if kind is bool:
                     if text not in ("True", "False"):
@@ -284,7 +290,8 @@ class Learner:
         if now >= self.hold:  # a new signal, not one more answer to requests held off
             burst = now - self.burst_at <= t.burst_grace
             quiet = self.spacing > max(t.quiet_spell, 2.0 / self.rate)
-            if self._excuse(now, seconds, explained=burst or quiet):
+            window = seconds >= t.window_wait  # a window's end: nobody's momentary spending
+            if self._excuse(now, seconds, explained=burst or quiet or window):
                 return
             refuted = self._refutes_lo(now)
             self._end_span(now)
@@ -333,7 +340,9 @@ class Learner:
             # only adds a period and its count), not a sliding window's wait for its oldest
             # request to leave, nor another client's spending.
             if abs(limit - seen) <= t.precision * seen and self.window_ok >= 2.0:
-                self.window = length
+                # (A few periods when ends were missed: a trial need not last longer than a
+                # probe's spell.)
+                self.window = min(length, t.probe_seconds)
                 self.lo, self.hi, self.floor = limit, limit * (1.0 + t.precision / 2), 0.0
                 self.verified = True
                 self.probing = False
@@ -349,9 +358,10 @@ class Learner:
         maximum: from there a bracket climbs back in a few trials, and a 429 tried again costs
         more than it saves. An excused 429 ends no span."""
         t = self.tuning
-        first = self.trial and self.starting and not self.excused
+        first = self.trial and self.starting and self.excusable
         if explained or not first or self.rate >= self.max_rate / 2:
             return False
+        self.excusable = False
         self.excused = min(t.patience, max(2.0 * (now - self.trial_at), t.confirm_seconds))
         self.burst_at = -math.inf
         self._try(now, self.rate)
@@ -546,6 +556,7 @@ class Learner:
         self.hi = 0.0
         self.step = self.tuning.first_step
         self.starting = self.probing = False
+        self.excused = 0.0
         probe_at = now + self._probe_after(self.lo) if self.lo < self.top else math.inf
         self._steady(now, self.lo, probe_at)
         self.tat = max(self.tat, now)
