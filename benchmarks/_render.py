@@ -245,6 +245,15 @@ def _parsing_rows(r: dict[str, Any], missing: Sequence[str]) -> list[str]:
     return rows
 
 
+def _beside_plain(cell: dict[str, Any], *figures: tuple[str, str]) -> str:
+    """A row's cells from one simulated cell: each (key, format) as the SDK's figure in bold
+    beside plain retry's, then both runs' failed calls."""
+    sdk, plain = cell["sdk"], cell["plain"]
+    texts = [f"**{sdk[key]:{spec}}**, {plain[key]:{spec}}" for key, spec in figures]
+    texts.append(f"{sdk['failed']}, {plain['failed']}")
+    return "| " + " | ".join(texts) + " |"
+
+
 def render(
     results: dict[str, Any],
     *,
@@ -339,21 +348,14 @@ def render(
         f"| {c['goodput']:.2f} | {c['share_429']:.1%} ({c['count_429']}) | {c['failed']} |"
         for c in sweep["changes"]
     )
+    spent = (("goodput_first", ".2f"), ("goodput_after", ".2f"), ("share_429_after", ".1%"))
     spent_rows = "\n".join(
-        f"| {c['server']} | {c['spent_at']:g} s "
-        f"| **{c['sdk']['goodput_first']:.2f}**, {c['plain']['goodput_first']:.2f} "
-        f"| **{c['sdk']['goodput_after']:.2f}**, {c['plain']['goodput_after']:.2f} "
-        f"| **{c['sdk']['share_429_after']:.1%}**, {c['plain']['share_429_after']:.1%} "
-        f"| {c['sdk']['failed']}, {c['plain']['failed']} |"
+        f"| {c['server']} | {c['spent_at']:g} s " + _beside_plain(c, *spent)
         for c in sweep.get("spent", [])
     )
+    windows = (("goodput", ".2f"), ("share_429", ".1%"), ("worst_10s", ".2f"))
     window_rows = "\n".join(
-        f"| {c['server']} "
-        f"| **{c['sdk']['goodput']:.2f}**, {c['plain']['goodput']:.2f} "
-        f"| **{c['sdk']['share_429']:.1%}**, {c['plain']['share_429']:.1%} "
-        f"| **{c['sdk']['worst_10s']:.2f}**, {c['plain']['worst_10s']:.2f} "
-        f"| {c['sdk']['failed']}, {c['plain']['failed']} |"
-        for c in sweep.get("windows", [])
+        f"| {c['server']} " + _beside_plain(c, *windows) for c in sweep.get("windows", [])
     )
     table = "\n".join(
         [
