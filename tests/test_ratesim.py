@@ -9,7 +9,8 @@ over every shape of `wide_shapes()` and `change_shapes()` (more than 200):
 - everywhere: no call fails, no caller starves, few 429s, and far fewer than plain retry's;
 - where the server forgets within a second (a bucket holding at most a second's worth, a
   window of a second), the steady state (seconds 30-60) and the learning (0-20);
-- a limit that halves or doubles mid-run is followed.
+- a limit that halves or doubles mid-run is followed;
+- against a bucket of one with requests spread in time on their way, near the best fixed pace.
 
 Where the issue's strictest bounds are not met (a bucket or window that remembers ten seconds
 or a minute, rates of 2/s and under where one 429 is more than 1 % of a minute's requests),
@@ -31,7 +32,9 @@ from ratesim import (
     Result,
     Server,
     TokenBucket,
+    best_pace,
     change_shapes,
+    paced,
     shapes,
     simulate,
     wide_shapes,
@@ -226,3 +229,48 @@ def test_a_fixed_window_of_a_minute_is_kept_to_without_stalls(count: int) -> Non
     assert run.goodput(240, 600) >= 0.95
     assert run.share_429(240, 600) <= 0.005
     assert min(run.goodput(start, start + 10) for start in range(240, 600, 10)) >= 0.7
+
+
+def test_a_spread_of_delays_is_the_same_for_a_seed_and_reaches_the_server_late() -> None:
+    """Requests that take time to arrive (`latency`, `jitter`) change the run, the same way for
+    a seed; with none, a request is answered the instant it is sent, as before."""
+    make = functools.partial(TokenBucket, 10.0, 1.0)
+    spread = functools.partial(simulate, callers=16, seconds=20.0, latency=0.001, jitter=0.001)
+    first, again = spread(make()), spread(make())
+    assert (first.accepted, first.limited) == (again.accepted, again.limited)
+    instant = simulate(make(), callers=16, seconds=20.0)
+    assert (first.accepted, first.limited) != (instant.accepted, instant.limited)
+    # The fixed pace: exact at no spread; against a bucket of one, a spread makes it refuse.
+    assert paced(make(), 9.0, seconds=20.0).share_429() == 0.0
+    assert paced(make(), 9.8, seconds=20.0, latency=0.001, jitter=0.003).share_429() > 0.01
+
+
+def test_the_best_pace_is_the_fastest_under_its_429_share() -> None:
+    """The oracle for a shape and a spread: faster paces refuse more, so the best one sits
+    where the 429 share reaches its bound, and a wider spread needs a slower pace."""
+    make = functools.partial(TokenBucket, 1000 / 60, 1.0)
+    narrow, narrow_run = best_pace(make, seconds=60.0, latency=0.001, jitter=0.0003)
+    wide, wide_run = best_pace(make, seconds=60.0, latency=0.001, jitter=0.003)
+    assert wide < narrow <= 1.0
+    assert narrow_run.share_429(30) <= 0.01
+    assert wide_run.share_429(30) <= 0.01
+    faster = paced(make(), (wide + 0.05) * make().limit, seconds=60.0, latency=0.001, jitter=0.003)
+    assert faster.share_429(30) > 0.01
+
+
+@pytest.mark.parametrize("rate", [5.0, 10.0, 1000 / 60])
+@pytest.mark.parametrize("jitter", [0.0003, 0.001, 0.003])
+def test_against_a_bucket_of_one_with_spread_delays_the_client_nears_the_best_pace(
+    rate: float, jitter: float
+) -> None:
+    """A bucket of one refuses a request that arrives less than an interval after the last,
+    so requests spread in time (a loaded machine; BENCHMARKS.md figure 4 measures the spread at
+    the fake's limiter) are refused now and then at any pace near the limit, and each 429
+    holds every caller for a whole second. The client, not told the
+    shape, must still get near what the best fixed pace for that shape and spread gets."""
+    make = functools.partial(TokenBucket, rate, 1.0)
+    _, best = best_pace(make, seconds=SECONDS, latency=0.001, jitter=jitter)
+    run = simulate(make(), callers=16, seconds=SECONDS, latency=0.001, jitter=jitter)
+    assert run.failed == 0
+    assert run.share_429(30, 60) <= 0.01
+    assert run.goodput(30, 60) >= 0.9 * best.goodput(30, 60)

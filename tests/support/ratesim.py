@@ -4,7 +4,9 @@ The callers are the SDK's own decision objects, not a model of them: each runs t
 loop (book a slot with the limiter, send, let `Call.after_response` decide, tell the limiter of
 a hold-off, sleep what it says) with the real `RateLimiter` and `RequestPolicy` on one fake
 clock, against a simulated server bucket. Time jumps from one event to the next, so a minute of
-16 callers takes a fraction of a second and the same seed gives the same run.
+16 callers takes a fraction of a second and the same seed gives the same run. Requests may take
+time on their way, spread at random as on a loaded machine (`latency`, `jitter`); `paced` and
+`best_pace` give what a fixed pace that knows the shape gets, the oracle beside such runs.
 
     python tests/support/ratesim.py      # the sweep of server shapes, as a table
 """
@@ -137,12 +139,17 @@ def simulate(
     seed: int = 0,
     client: str = "sdk",
     told: bool = False,
+    latency: float = 0.0,
+    jitter: float = 0.0,
 ) -> Result:
     """`callers` callers sharing one client, each sending GETs back to back for `seconds`.
 
     `client`: "sdk", the SDK's limiter and retry decisions at their defaults; or "plain", what a
     user would otherwise write: each caller sleeps the Retry-After of a 429 and sends again.
     `told`: the SDK is told `requests_per_minute` is the limit (it starts there).
+    `latency`, `jitter`: each way, a request takes `latency` seconds plus a random delay of mean
+    `jitter` (exponential: mostly small, now and then several times it), as a loaded machine
+    and network add to the wall clock. 0 and 0: a request is answered the instant it is sent.
     """
     clock = FakeClock(0.0)  # the run's seconds count from 0
     limiter = RateLimiter(requests_per_minute, told=told, clock=clock)
@@ -181,13 +188,30 @@ def simulate(
         else:
             send(caller, call)
 
+    delays = random.Random(seed + 1)
+
+    def delay() -> float:
+        return latency + (delays.expovariate(1.0 / jitter) if jitter > 0.0 else 0.0)
+
     def send(caller: int, call: Call) -> None:
+        if latency > 0.0 or jitter > 0.0:
+            schedule(clock.now + delay(), caller, call, _Arrive())
+        else:
+            arrive(caller, call)
+
+    def arrive(caller: int, call: Call) -> None:
         second = int(clock.now)
         retry_after = server.answer(clock.now)
         if retry_after is None:
             result.accepted[second] += 1
         else:
             result.limited[second] += 1
+        if latency > 0.0 or jitter > 0.0:
+            schedule(clock.now + delay(), caller, call, _Answered(retry_after))
+        else:
+            answered(caller, call, retry_after)
+
+    def answered(caller: int, call: Call, retry_after: int | None) -> None:
         if client == "plain":
             if retry_after is None:
                 result.per_caller[caller] += 1
@@ -221,8 +245,78 @@ def simulate(
         start_call(caller)
     while events and events[0][0] < seconds:
         clock.now, _, caller, call, previous = heapq.heappop(events)
-        book(caller, call, previous)
+        if isinstance(previous, _Arrive):
+            arrive(caller, call)
+        elif isinstance(previous, _Answered):
+            answered(caller, call, previous.retry_after)
+        else:
+            book(caller, call, previous)
     return result
+
+
+def paced(
+    server: Server,
+    rate: float,
+    *,
+    seconds: float,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+    seed: int = 0,
+) -> Result:
+    """A client that knows the shape: one request every 1/`rate` s, each reaching the server
+    `latency` plus a random delay of mean `jitter` later (as `simulate`), and after a 429 none
+    sent until its Retry-After has passed since the answer came back. No learning: what the
+    best pace for a shape and a spread of delays can get."""
+    delays = random.Random(seed + 1)
+    result = Result(seconds=seconds, limit=server.limit, limit_at=server.limit_at)
+    sent, hold = 0.0, 0.0
+    while sent < seconds:
+        out = latency + (delays.expovariate(1.0 / jitter) if jitter > 0.0 else 0.0)
+        arrival = sent + out
+        retry_after = server.answer(arrival)
+        if retry_after is None:
+            result.accepted[int(arrival)] += 1
+        else:
+            result.limited[int(arrival)] += 1
+            hold = max(hold, arrival + out + retry_after)  # the answer takes as long back
+        sent = max(sent + 1.0 / rate, hold)
+    return result
+
+
+def best_pace(
+    make: Callable[[], Server],
+    *,
+    seconds: float,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+    start: float = 30.0,
+    most_429: float = 0.01,
+) -> tuple[float, Result]:
+    """The pace (as a share of the limit) that gets the most from `start` to the end with at
+    most `most_429` of requests answered 429 there, and its run: an oracle for a shape and a
+    spread of delays, tried from 0.50 to 1.00 of the limit in steps of 0.005."""
+    best: tuple[float, Result] | None = None
+    for step in range(100, 201):
+        share = step * 0.005
+        server = make()
+        run = paced(server, share * server.limit, seconds=seconds, latency=latency, jitter=jitter)
+        if run.share_429(start) > most_429:
+            continue
+        if best is None or run.goodput(start) > best[1].goodput(start):
+            best = (share, run)
+    assert best is not None, "no pace under half the limit keeps to the 429 share"
+    return best
+
+
+class _Arrive:
+    """An event: a request sent reaches the server."""
+
+
+@dataclass(frozen=True)
+class _Answered:
+    """An event: the server's answer (None: accepted, else its Retry-After) reaches the client."""
+
+    retry_after: int | None
 
 
 CHANGE_AT = 60.0  # when the limit changes in change_shapes()'s runs
