@@ -13,6 +13,7 @@ clock; tests/test_ratesim.py holds the limiter to its bounds over 228 shapes.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from ratesim import (
     FixedWindow,
     Result,
     Server,
+    TokenBucket,
+    best_pace,
     change_shapes,
     shapes,
     simulate,
@@ -172,6 +175,39 @@ def _windows() -> list[dict[str, Any]]:
     return rows
 
 
+SPREADS = (0.0, 0.0003, 0.001, 0.003)  # mean extra delay of a request on its way, seconds
+
+
+def _spread() -> list[dict[str, Any]]:
+    """Buckets of one with requests spread in time on their way to the server (figure 4
+    measures the spread on this machine): 16 callers, the SDK (not told the limit) beside the
+    best fixed pace for the shape and the spread (an oracle that knows both), seconds 30-60."""
+    rows = []
+    for rate in (5.0, 10.0, 1000 / 60):
+        for jitter in SPREADS:
+            make = partial(TokenBucket, rate, 1.0)
+            latency = 0.001 if jitter else 0.0
+            share, best = best_pace(make, seconds=SECONDS, latency=latency, jitter=jitter)
+            run = simulate(make(), callers=16, seconds=SECONDS, latency=latency, jitter=jitter)
+            rows.append(
+                {
+                    "server": f"bucket {rate:.3g}/s burst 1",
+                    "jitter": jitter,
+                    "sdk": {
+                        "goodput": run.goodput(30, 60),
+                        "share_429": run.share_429(30, 60),
+                        "failed": run.failed,
+                    },
+                    "best": {
+                        "pace": share,
+                        "goodput": best.goodput(30, 60),
+                        "share_429": best.share_429(30, 60),
+                    },
+                }
+            )
+    return rows
+
+
 def main() -> None:
     sdk = _cells()
     emit(
@@ -186,6 +222,7 @@ def main() -> None:
             "changes": _changes(),
             "spent": _spent(),
             "windows": _windows(),
+            "spread": _spread(),
             "change_at": CHANGE_AT,
         }
     )
