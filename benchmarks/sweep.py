@@ -175,7 +175,7 @@ def _windows() -> list[dict[str, Any]]:
     return rows
 
 
-SPREADS = (0.0, 0.0003, 0.001, 0.003)  # mean extra delay of a request on its way, seconds
+SPREADS = (0.0, 0.0003, 0.001, 0.003, 0.01)  # mean extra delay of a request on its way, seconds
 
 
 def _spread() -> list[dict[str, Any]]:
