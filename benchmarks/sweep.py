@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "suppo
 
 from ratesim import (
     CHANGE_AT,
-    FixedWindow,
     Result,
     Server,
     TokenBucket,
@@ -158,21 +157,28 @@ def _spent() -> list[dict[str, Any]]:
 
 
 def _windows() -> list[dict[str, Any]]:
-    """Fixed windows of a minute over ten simulated minutes (the sweep's minute shows only the
-    first window): 16 callers, the SDK beside plain retry, from the fifth minute on."""
+    """Windows of a minute, fixed and sliding, over ten simulated minutes (the sweep's minute
+    shows only the first window): 16 callers, the SDK beside plain retry, from the fifth minute
+    on."""
     rows = []
-    for count in (60, 120, 300, 600, 780):
-        row: dict[str, Any] = {"server": f"window {count} per min"}
-        for client in ("sdk", "plain"):
-            run = simulate(FixedWindow(count, 60.0), callers=16, seconds=600.0, client=client)
-            row[client] = {
-                "goodput": run.goodput(240, 600),
-                "share_429": run.share_429(240, 600),
-                "worst_10s": min(run.goodput(s, s + 10) for s in range(240, 600, 10)),
-                "failed": run.failed,
-            }
-        rows.append(row)
+    for shape in ("fixed", "sliding"):
+        for count in (60, 120, 300, 600, 780):
+            rows.append(_window_row(shape, count))
     return rows
+
+
+def _window_row(shape: str, count: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"server": f"{shape} window {count} per min"}
+    for client in ("sdk", "plain"):
+        server = Server(count / 60.0, shape=f"{shape}-window", window=60.0)
+        run = simulate(server, callers=16, seconds=600.0, client=client)
+        row[client] = {
+            "goodput": run.goodput(240, 600),
+            "share_429": run.share_429(240, 600),
+            "worst_10s": min(run.goodput(s, s + 10) for s in range(240, 600, 10)),
+            "failed": run.failed,
+        }
+    return row
 
 
 SPREADS = (0.0, 0.0003, 0.001, 0.003, 0.01)  # mean extra delay of a request on its way, seconds

@@ -268,6 +268,45 @@ def test_the_state_a_fleet_keeps_in_redis_reads_back_exactly() -> None:
     assert vars(again) == vars(learner)
 
 
+def test_a_history_of_another_length_starts_afresh_and_the_rest_is_kept() -> None:
+    """Another version may keep its minute of history in slots of another length: that field
+    starts afresh, the pacing is kept (so is a history with an impossible count)."""
+    clock = FakeClock()
+    limiter = RateLimiter(600, clock=clock)
+    passing(limiter, clock, 5.0)
+    learner = limiter.learner
+    assert sum(learner.history) > 0
+    fresh = Learner(learner.max_rate, learner.tuning, 0.0).history
+    for history in ("1.0,2.0", ",".join(["-1.0"] * len(fresh))):
+        state = learner.to_state() | {"history": history}
+        again = Learner.from_state(state, learner.max_rate, learner.tuning, 0.0, told=False)
+        assert again.history == fresh
+        assert again.rate == learner.rate
+        assert again.tat == learner.tat
+
+
+@pytest.mark.parametrize("retry_after", [12.0, 30.0, 59.0])
+def test_a_long_retry_after_keeps_to_what_passed_over_the_minute_before_it_frees(
+    retry_after: float,
+) -> None:
+    """A Retry-After of 10 s to a minute: a window of a minute, fixed or sliding. Whatever
+    passed over the minute before the next request may pass is the window's count, and the
+    client keeps to it (less the margin). tests/test_ratesim.py runs it against windows."""
+    clock = FakeClock()
+    limiter = RateLimiter(1000, clock=clock)
+    passing(limiter, clock, 70.0)  # the slow start doubles to the most it sends
+    sent_from = clock.now + retry_after - 60.0
+    history = limiter.learner
+    slot = history.tuning.history_slot
+    # What passed in the whole slots after the minute began (the oldest one that counts).
+    counted = sum(
+        history.history[index % len(history.history)]
+        for index in range(int(sent_from // slot) + 1, history.history_at + 1)
+    )
+    limiter.hold_off(retry_after)
+    assert limiter.rate == pytest.approx(counted / 60.0 * history.tuning.margin)
+
+
 @pytest.mark.parametrize(
     ("name", "text"), [("epoch", "inf"), ("rate", "nan"), ("trial", "yes"), ("lo", "fast")]
 )

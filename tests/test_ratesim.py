@@ -274,3 +274,17 @@ def test_against_a_bucket_of_one_with_spread_delays_the_client_nears_the_best_pa
     assert run.failed == 0
     assert run.share_429(30, 60) <= 0.01
     assert run.goodput(30, 60) >= 0.9 * best.goodput(30, 60)
+
+
+@pytest.mark.parametrize("count", [120, 300, 600])
+def test_a_sliding_window_of_a_minute_is_kept_to(count: int) -> None:
+    """A sliding window frees each request a minute after it passed, so after the first long
+    Retry-After the 429s keep coming for a while at any pace: they answer for what was sent
+    before. Read as a token bucket's, they halved the client again and again, down to
+    0.2-0.6 of the limit at 120 and 300 a minute (plain retry gets it all, with 5-12 % 429s)."""
+    server = Server(count / 60.0, shape="sliding-window", window=60.0)
+    run = simulate(server, callers=16, seconds=600.0)
+    assert run.failed == 0
+    assert run.goodput(240, 600) >= 0.95
+    assert run.share_429(240, 600) <= 0.005
+    assert min(run.goodput(start, start + 10) for start in range(240, 600, 10)) >= 0.7

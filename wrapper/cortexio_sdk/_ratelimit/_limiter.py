@@ -13,8 +13,9 @@ server will let it send. What it does against such a server, in two paragraphs a
   spending). After a 429 every caller holds off for the Retry-After, and the client brackets the
   limit between the fastest rate that passed and the slowest that met a 429, then keeps 1.5 %
   under it; it bursts only once the server took a burst, and tries 3 % faster every 300 requests
-  in case the limit rose. A Retry-After of 10 s or more is a fixed window's end: once two windows
-  agree it spreads a window's count over its period.
+  in case the limit rose. A Retry-After of 10 s to a minute is a window of a minute, fixed or
+  sliding: it spreads what passed over the minute before the next request may pass (the
+  window's count) over the minute.
 
   Told your share of the key (any other `requests_per_minute`), it starts there. Either way 429s
   do not use up `max_retries` while a deadline bounds the call (they end it with RateLimitError
@@ -39,11 +40,17 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   under that small rate and stay there until the probes climbed back (0.11-0.38 of limits of
   5-16.7/s for three and a half minutes, simulated). The rate is tried again for twice as long
   as it lasted; a bucket too small for it refuses it again at once, and that 429 counts.
-- A Retry-After of 10 s or more is read as a fixed window's end (`_window`): what passed
-  between two ends over the time between them is the window's count over its period; twice
-  alike, the client keeps to it, and a trial or probe must last a window. Before, against a
-  window of N a minute it sent each window a little faster than the last and held every caller
-  for the end of it about once a minute (simulated, 60 to 600 a minute).
+- A Retry-After of 10 s to a minute is read as a window of a minute (`_window`): fixed, it
+  frees all of its count at its end; sliding, each request a minute after it passed. Either
+  way, what passed over the minute before the next request may pass is the window's count (a
+  history of successes in half-second slots tells it), and the client keeps to it over the
+  minute; a trial or probe must last a window. Under a sliding window the 429s keep coming for
+  a while after the first, answering for what was sent before: each tells the same count, so
+  the rate stays (`_windowed`). Before, against a fixed window of N a minute the client sent
+  each window a little faster than the last and held every caller for the end of it about once
+  a minute (simulated, 60 to 600 a minute); against a sliding one it read those 429s as a token
+  bucket's and halved its rate again and again, to 0.2-0.6 of limits of 2-5/s. A longer
+  Retry-After is a longer window's end: what passed between two ends, twice alike, is its count.
 - A token bucket holds under one token whenever it answers 429, so what passed between two 429s
   is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
   that is a lower bound on the limit whatever the bucket's size. It raises lo, and it shows a
@@ -131,6 +138,8 @@ class Tuning:
     bound_memory: float = 30.0  # seconds over which what passed between 429s is weighed
     min_fraction: float = 0.01  # the rate never goes under this share of the maximum
     window_wait: float = 10.0  # a Retry-After this long (and two intervals) ends a window
+    minute: float = 60.0  # a window whose end is under this far is taken as this long...
+    history_slot: float = 0.5  # ...and what passed over it is kept in slots of this long
 
 
 class Learner:
@@ -189,6 +198,10 @@ class Learner:
         self.window_ok = 0.0
         self.window = 0.0  # its length, once two ends were seen (0: no window known)
         self.window_seen = 0.0  # what passed a second between the last two ends (0: unknown)
+        # What passed over the last minute and a bit, in slots of `history_slot` seconds (a
+        # ring: slot i holds slot number i, i + len, ...; `history_at`: the latest written).
+        self.history = [0.0] * HISTORY_SLOTS
+        self.history_at = math.floor(now / tuning.history_slot)
         # The schedule (GCRA).
         self.tat = now  # theoretical arrival time of the next request
         self.last_go = -math.inf  # when a request was last let go
@@ -207,8 +220,13 @@ class Learner:
     _CONFIG = frozenset({"max_rate", "tuning", "top"})
 
     def to_state(self) -> dict[str, str]:
-        """The state, as strings (`from_state` reads it back)."""
-        return {name: repr(value) for name, value in vars(self).items() if name not in self._CONFIG}
+        """The state, as strings (`from_state` reads it back; the history as its numbers
+        joined by commas)."""
+        return {
+            name: ",".join(map(repr, value)) if isinstance(value, list) else repr(value)
+            for name, value in vars(self).items()
+            if name not in self._CONFIG
+        }
 
     @classmethod
     def from_state(
@@ -227,6 +245,15 @@ class Learner:
                 if name not in known:
                     continue
                 kind = type(fields[name])
+                if kind is list:
+                    # A history of another length (another version's) or with impossible
+                    # counts starts afresh; the other fields are kept.
+                    numbers = [float(part) for part in text.split(",")] if text else []
+                    if len(numbers) == len(fields[name]) and all(
+                        math.isfinite(n) and n >= 0.0 for n in numbers
+                    ):
+                        fields[name] = numbers
+                    continue
                 if kind is bool:
                     if text not in ("True", "False"):
                         raise ValueError(text)
@@ -248,6 +275,7 @@ class Learner:
         if now >= self.window_end:
             self.window_ok += count
         self.since_ok += count
+        self._note(now, count)
         if self.burst_at > -math.inf and now - self.burst_at > t.burst_grace:
             # A request sent ahead of its slot passed, and no 429 followed: one more at once.
             self.burst = min(max(1.0, self.lo or self.rate), self.burst + 1.0)
@@ -293,6 +321,9 @@ class Learner:
             window = seconds >= t.window_wait  # a window's end: nobody's momentary spending
             if self._excuse(now, seconds, explained=burst or quiet or window):
                 return
+            if self.window > 0.0 and not window and self._windowed(now, now + seconds):
+                self._hold(now, seconds)
+                return
             refuted = self._refutes_lo(now)
             self._end_span(now)
             if burst:
@@ -332,22 +363,62 @@ class Learner:
         if seconds < max(t.window_wait, 2.0 / self.rate):
             return
         end = now + seconds
-        if self.window_end > 0.0 and now > self.window_end:
+        if seconds < t.minute:
+            # A window of a minute, fixed or sliding: what passed over the minute before a
+            # request may pass again is its count (`_windowed`).
+            self.window = t.minute
+            self._windowed(now, end)
+        elif self.window_end > 0.0 and now > self.window_end:
+            # A longer window: between two ends, what passed is its count.
             length, seen = end - self.window_end, self.window_seen
             limit = self.window_ok / length
             self.window_seen = limit
             # Twice alike: a fixed window's count over its period (an end missed in between
-            # only adds a period and its count), not a sliding window's wait for its oldest
-            # request to leave, nor another client's spending.
+            # only adds a period and its count), not another client's spending.
             if abs(limit - seen) <= t.precision * seen and self.window_ok >= 2.0:
                 # (A few periods when ends were missed: a trial need not last longer than a
                 # probe's spell.)
-                self.window = min(length, t.probe_seconds)
-                self.lo, self.hi, self.floor = limit, limit * (1.0 + t.precision / 2), 0.0
-                self.verified = True
-                self.probing = False
-                self._next(now)
+                self._keep(now, limit, min(length, t.probe_seconds))
         self.window_end, self.window_ok = end, 0.0
+
+    def _windowed(self, now: float, free_at: float) -> bool:
+        """A 429 under a known window, whose next request may pass at `free_at`: what passed
+        in the window's length before then is the window's count, whether it is fixed (all of
+        it frees at its end) or sliding (each request frees a window after it passed; until
+        the requests sent before the client knew leave, more 429s answer for them, and each
+        tells the same count). Keep to it; False when too little is known to tell."""
+        count = self._passed_since(free_at - self.window, now)
+        if count < 2.0:
+            return False
+        self._keep(now, count / self.window, self.window)
+        return True
+
+    def _keep(self, now: float, limit: float, length: float) -> None:
+        """Keep to `limit`, a window's count over its `length`; trials last a window."""
+        self.window = length
+        self.lo, self.hi, self.floor = limit, limit * (1.0 + self.tuning.precision / 2), 0.0
+        self.verified = True
+        self.probing = False
+        self._next(now)
+
+    def _note(self, now: float, count: float) -> None:
+        """Add `count` successes at `now` to the history (a batch from Redis may be late: it
+        goes to its own slot while that is still kept)."""
+        index = math.floor(now / self.tuning.history_slot)
+        size = len(self.history)
+        if index > self.history_at:
+            for cleared in range(self.history_at + 1, min(index, self.history_at + size) + 1):
+                self.history[cleared % size] = 0.0
+            self.history_at = index
+        if index > self.history_at - size:
+            self.history[index % size] += count
+
+    def _passed_since(self, start: float, now: float) -> float:
+        """Successes in the whole slots after `start` up to `now` (at most the history)."""
+        size = len(self.history)
+        first = max(math.floor(start / self.tuning.history_slot) + 1, self.history_at - size + 1)
+        last = min(math.floor(now / self.tuning.history_slot), self.history_at)
+        return sum(self.history[index % size] for index in range(first, last + 1))
 
     def _excuse(self, now: float, seconds: float, *, explained: bool) -> bool:
         """Whether a 429 in the slow start is excused. The first one may be someone else's
@@ -671,6 +742,9 @@ class Ticket(NamedTuple):
     shared: bool = False
     at: float = 0.0
 
+
+# Slots of history: a minute and four seconds at `Tuning.history_slot`'s half-second.
+HISTORY_SLOTS = 128
 
 # Why sleepers wake every second: a slot booked at a slow rate would otherwise hold its caller
 # until then even after the rate went up, and with 64 callers at 2/s that is half a minute.
