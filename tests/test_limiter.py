@@ -277,7 +277,7 @@ def test_a_history_of_another_length_starts_afresh_and_the_rest_is_kept() -> Non
     learner = limiter.learner
     assert sum(learner.history) > 0
     fresh = Learner(learner.max_rate, learner.tuning, 0.0).history
-    for history in ("1.0,2.0", ",".join(["-1.0"] * len(fresh))):
+    for history in ("1,2", ",".join(["-1"] * len(fresh))):
         state = learner.to_state() | {"history": history}
         again = Learner.from_state(state, learner.max_rate, learner.tuning, 0.0, told=False)
         assert again.history == fresh

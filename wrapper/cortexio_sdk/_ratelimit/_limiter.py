@@ -200,7 +200,7 @@ class Learner:
         self.window_seen = 0.0  # what passed a second between the last two ends (0: unknown)
         # What passed over the last minute and a bit, in slots of `history_slot` seconds (a
         # ring: slot i holds slot number i, i + len, ...; `history_at`: the latest written).
-        self.history = [0.0] * HISTORY_SLOTS
+        self.history = [0] * HISTORY_SLOTS
         self.history_at = math.floor(now / tuning.history_slot)
         # The schedule (GCRA).
         self.tat = now  # theoretical arrival time of the next request
@@ -223,7 +223,7 @@ class Learner:
         """The state, as strings (`from_state` reads it back; the history as its numbers
         joined by commas)."""
         return {
-            name: ",".join(map(repr, value)) if isinstance(value, list) else repr(value)
+            name: ",".join(map(str, value)) if isinstance(value, list) else repr(value)
             for name, value in vars(self).items()
             if name not in self._CONFIG
         }
@@ -248,10 +248,8 @@ class Learner:
                 if kind is list:
                     # A history of another length (another version's) or with impossible
                     # counts starts afresh; the other fields are kept.
-                    numbers = [float(part) for part in text.split(",")] if text else []
-                    if len(numbers) == len(fields[name]) and all(
-                        math.isfinite(n) and n >= 0.0 for n in numbers
-                    ):
+                    numbers = list(map(int, text.split(","))) if text else []
+                    if len(numbers) == len(fields[name]) and min(numbers) >= 0:
                         fields[name] = numbers
                     continue
                 if kind is bool:
@@ -408,10 +406,10 @@ class Learner:
         size = len(self.history)
         if index > self.history_at:
             for cleared in range(self.history_at + 1, min(index, self.history_at + size) + 1):
-                self.history[cleared % size] = 0.0
+                self.history[cleared % size] = 0
             self.history_at = index
         if index > self.history_at - size:
-            self.history[index % size] += count
+            self.history[index % size] += round(count)
 
     def _passed_since(self, start: float, now: float) -> float:
         """Successes in the whole slots after `start` up to `now` (at most the history)."""
