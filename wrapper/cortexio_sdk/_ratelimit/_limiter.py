@@ -138,7 +138,7 @@ class Tuning:
     bound_memory: float = 30.0  # seconds over which what passed between 429s is weighed
     min_fraction: float = 0.01  # the rate never goes under this share of the maximum
     window_wait: float = 10.0  # a Retry-After this long (and two intervals) ends a window
-    minute: float = 60.0  # a window whose end is under this far is taken as this long...
+    minute: float = 60.0  # a window whose end is at most this far is taken as this long...
     history_slot: float = 0.5  # ...and what passed over it is kept in slots of this long
 
 
@@ -361,7 +361,7 @@ class Learner:
         if seconds < max(t.window_wait, 2.0 / self.rate):
             return
         end = now + seconds
-        if seconds < t.minute:
+        if seconds <= t.minute:
             # A window of a minute, fixed or sliding: what passed over the minute before a
             # request may pass again is its count (`_windowed`).
             self.window = t.minute
