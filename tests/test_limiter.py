@@ -268,24 +268,84 @@ def test_the_state_a_fleet_keeps_in_redis_reads_back_exactly() -> None:
     assert vars(again) == vars(learner)
 
 
-def test_a_history_of_another_length_starts_afresh_and_the_rest_is_kept() -> None:
-    """Another version may keep its minute of history in slots of another length: that field
-    starts afresh, the pacing is kept (so is a history with an impossible count)."""
-    clock = FakeClock()
+@pytest.mark.parametrize(
+    "history",
+    ["1,2", "-1," * 135 + "-1", "a,b", "1.0," * 135 + "1.0", ""],
+    ids=["another length", "a negative count", "no numbers", "not whole counts", "none"],
+)
+def test_a_history_not_read_starts_afresh_and_the_rest_is_kept(history: str) -> None:
+    """Another version may keep its minute of history in slots of another length (or write
+    something this one cannot read): that field starts afresh with its position on the
+    clock, and the pacing is kept."""
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(600, clock=clock)
     passing(limiter, clock, 5.0)
     learner = limiter.learner
     assert sum(learner.history) > 0
-    fresh = Learner(learner.max_rate, learner.tuning, 0.0).history
-    for history in ("1,2", ",".join(["-1"] * len(fresh))):
-        state = learner.to_state() | {"history": history}
-        again = Learner.from_state(state, learner.max_rate, learner.tuning, 0.0, told=False)
-        assert again.history == fresh
-        assert again.rate == learner.rate
-        assert again.tat == learner.tat
+    fresh = Learner(learner.max_rate, learner.tuning, 2000.0)
+    state = learner.to_state() | {"history": history}
+    again = Learner.from_state(state, learner.max_rate, learner.tuning, 2000.0, told=False)
+    assert (again.history, again.history_at) == (fresh.history, fresh.history_at)
+    assert again.rate == learner.rate
+    assert again.tat == learner.tat
 
 
-@pytest.mark.parametrize("retry_after", [12.0, 30.0, 59.0])
+def _counted(learner: Learner, start: float, now: float) -> float:
+    return learner._passed_since(start, now)
+
+
+def test_the_history_counts_whole_slots_and_forgets_what_left_the_ring() -> None:
+    """Successes in half-second slots over a minute and a bit: counted from the first whole
+    slot after a time; a jump past the ring forgets it all; a time older than the ring (a
+    clock gone back) starts it again."""
+    learner = Learner(10.0, Tuning(), 100.0)
+    size = len(learner.history)
+    assert size * learner.tuning.history_slot >= learner.tuning.minute
+    for second in range(100, 160):  # one success every second, at whole seconds
+        learner._note(float(second), 1.0)
+    assert _counted(learner, 99.9, 159.9) == 60  # every one
+    assert _counted(learner, 100.0, 159.9) == 59  # the slot 100.0 begins is not after 100.0
+    assert _counted(learner, 130.2, 159.9) == 29  # 131 ... 159
+    learner._note(158.2, 3.0)  # late, but still in the ring: its own slot
+    assert _counted(learner, 157.9, 159.9) == 5  # 158, 158.2 (three), 159
+    learner._note(159.9 + size * 0.5, 1.0)  # a jump past the whole ring
+    assert sum(learner.history) == 1
+    learner._note(10.0, 2.0)  # a clock gone back past the ring: it starts again
+    assert sum(learner.history) == 2
+    assert learner.history_at == 20
+    assert _counted(learner, 0.0, 10.4) == 2
+
+
+def test_a_long_retry_after_for_a_client_sending_less_than_it_may_is_no_window_count() -> None:
+    """A client sending a request every 3 s, under the rate it may send at, meets a
+    Retry-After of 30 s (another client spent the window): what it sent is no window's
+    count. Kept to it, it would send 20 a minute until a probe half an hour later; it goes
+    on trying faster instead."""
+    clock = FakeClock()
+    limiter = RateLimiter(600, clock=clock)
+    for _ in range(20):
+        clock.now += max(limiter.reserve().wait, 3.0)
+        limiter.succeeded()
+    limiter.hold_off(30.0)
+    assert limiter.learner.window == 0.0
+    assert limiter.learner.trial
+
+
+def test_a_window_not_told_again_for_five_minutes_is_forgotten() -> None:
+    """One long Retry-After from a server that is a token bucket after all (a stray one):
+    five minutes on, a 429 is a bucket's again."""
+    clock = FakeClock()
+    limiter = RateLimiter(600, clock=clock)
+    passing(limiter, clock, 30.0)
+    limiter.hold_off(30.0)
+    assert limiter.learner.window == limiter.tuning.minute
+    clock.now += 30.0
+    passing(limiter, clock, limiter.tuning.window_memory + 1.0)
+    limited_once(limiter, clock)
+    assert limiter.learner.window == 0.0
+
+
+@pytest.mark.parametrize("retry_after", [12.0, 30.0, 59.0])  # (60: a longer window's)
 def test_a_long_retry_after_keeps_to_what_passed_over_the_minute_before_it_frees(
     retry_after: float,
 ) -> None:

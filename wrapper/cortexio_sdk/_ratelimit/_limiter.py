@@ -138,8 +138,9 @@ class Tuning:
     bound_memory: float = 30.0  # seconds over which what passed between 429s is weighed
     min_fraction: float = 0.01  # the rate never goes under this share of the maximum
     window_wait: float = 10.0  # a Retry-After this long (and two intervals) ends a window
-    minute: float = 60.0  # a window whose end is at most this far is taken as this long...
-    history_slot: float = 0.5  # ...and what passed over it is kept in slots of this long
+    minute: float = 60.0  # a window whose end is under this far is taken as this long...
+    history_slot: float = 0.5  # ...what passed over it is kept in slots of this long...
+    window_memory: float = 300.0  # ...and a window not told again for this long is forgotten
 
 
 class Learner:
@@ -193,14 +194,16 @@ class Learner:
         self.burst = 1.0
         self.burst_at = -math.inf  # when a request last went ahead of its paced slot
         self.burst_retry_at = now + tuning.burst_retry  # no larger burst before this
-        # A fixed window: its end, told by a long Retry-After, and what passed since the last.
+        # A window, told by a long Retry-After: when the next request may pass, and what
+        # passed since the last such time (for windows longer than a minute).
         self.window_end = 0.0  # (0: none seen)
         self.window_ok = 0.0
-        self.window = 0.0  # its length, once two ends were seen (0: no window known)
+        self.window = 0.0  # its length, once its count is known (0: no window known)
+        self.window_at = -math.inf  # when its count was last told
         self.window_seen = 0.0  # what passed a second between the last two ends (0: unknown)
         # What passed over the last minute and a bit, in slots of `history_slot` seconds (a
         # ring: slot i holds slot number i, i + len, ...; `history_at`: the latest written).
-        self.history = [0] * HISTORY_SLOTS
+        self.history = [0] * (math.ceil(tuning.minute / tuning.history_slot) + 8)
         self.history_at = math.floor(now / tuning.history_slot)
         # The schedule (GCRA).
         self.tat = now  # theoretical arrival time of the next request
@@ -240,17 +243,14 @@ class Learner:
         learner = cls(max_rate, tuning, now, told=told)
         fields = vars(learner)
         known = set(fields) - cls._CONFIG
+        history = learner._read_history(state.get("history", ""))
         try:
             for name, text in state.items():
-                if name not in known:
-                    continue
+                if name not in known or (name in ("history", "history_at") and not history):
+                    continue  # (a history not read is started afresh, with its position)
                 kind = type(fields[name])
                 if kind is list:
-                    # A history of another length (another version's) or with impossible
-                    # counts starts afresh; the other fields are kept.
-                    numbers = list(map(int, text.split(","))) if text else []
-                    if len(numbers) == len(fields[name]) and min(numbers) >= 0:
-                        fields[name] = numbers
+                    fields[name] = history
                     continue
                 if kind is bool:
                     if text not in ("True", "False"):
@@ -264,6 +264,17 @@ class Learner:
         except (ValueError, OverflowError):
             return cls(max_rate, tuning, now, told=told)
         return learner
+
+    def _read_history(self, text: str) -> list[int]:
+        """A history as `to_state` wrote it; empty when it is of another length (another
+        version's slots) or no history: that field starts afresh, the others are kept."""
+        try:
+            numbers = list(map(int, text.split(","))) if text else []
+        except ValueError:
+            return []
+        if len(numbers) != len(self.history) or min(numbers) < 0:
+            return []
+        return numbers
 
     # -- what the client saw ---------------------------------------------------------------
 
@@ -317,9 +328,14 @@ class Learner:
             burst = now - self.burst_at <= t.burst_grace
             quiet = self.spacing > max(t.quiet_spell, 2.0 / self.rate)
             window = seconds >= t.window_wait  # a window's end: nobody's momentary spending
+            # The callers wait for their turns: what passed is what the server let through.
+            busy = self.spacing <= 1.5 / self.rate
             if self._excuse(now, seconds, explained=burst or quiet or window):
                 return
-            if self.window > 0.0 and not window and self._windowed(now, now + seconds):
+            if self.window > 0.0 and now - self.window_at > t.window_memory:
+                self.window = 0.0  # not told again for long: a stray long Retry-After
+            known = self.window > 0.0 and busy and not (window or burst)
+            if known and self._windowed(now, now + seconds):
                 self._hold(now, seconds)
                 return
             refuted = self._refutes_lo(now)
@@ -346,26 +362,28 @@ class Learner:
             self.step = t.first_step
             self.starting = False
             self.excused = 0.0
-            self._window(now, seconds)
+            self._window(now, seconds, busy)
         if self.hi > 0.0:  # a hold-off lets the bucket save up at most this much
             self.credit = self.hi * seconds
         self._hold(now, seconds)
 
-    def _window(self, now: float, seconds: float) -> None:
-        """A Retry-After far longer than a token takes to come back is a fixed window's end:
-        nothing passes until then, and then a whole window's worth at once. Between two such
-        ends, what passed is the window's count: keep to it over the window's length, rather
-        than spending it early and waiting for the end with every caller held (a bucket's
-        arithmetic would send each window a little faster than the last)."""
+    def _window(self, now: float, seconds: float, busy: bool) -> None:
+        """A Retry-After far longer than a token takes to come back is a window's: nothing
+        more passes until then. Keep to the window's count over its length, rather than
+        spending it early and waiting with every caller held (a bucket's arithmetic would send
+        each window a little faster than the last). Under a minute: a window of a minute,
+        whose count is what passed over the minute before then (`_windowed`), if the callers
+        were sending all they could (else what passed is theirs, not the window's). Longer:
+        between two such ends, what passed is its count."""
         t = self.tuning
         if seconds < max(t.window_wait, 2.0 / self.rate):
             return
         end = now + seconds
-        if seconds <= t.minute:
-            # A window of a minute, fixed or sliding: what passed over the minute before a
-            # request may pass again is its count (`_windowed`).
-            self.window = t.minute
-            self._windowed(now, end)
+        if seconds < t.minute:
+            if busy:
+                previous, self.window = self.window, t.minute
+                if not self._windowed(now, end):
+                    self.window = previous
         elif self.window_end > 0.0 and now > self.window_end:
             # A longer window: between two ends, what passed is its count.
             length, seen = end - self.window_end, self.window_seen
@@ -393,23 +411,25 @@ class Learner:
 
     def _keep(self, now: float, limit: float, length: float) -> None:
         """Keep to `limit`, a window's count over its `length`; trials last a window."""
-        self.window = length
+        self.window, self.window_at = length, now
+        limit = max(limit, self.min_rate)
         self.lo, self.hi, self.floor = limit, limit * (1.0 + self.tuning.precision / 2), 0.0
         self.verified = True
         self.probing = False
         self._next(now)
 
     def _note(self, now: float, count: float) -> None:
-        """Add `count` successes at `now` to the history (a batch from Redis may be late: it
-        goes to its own slot while that is still kept)."""
+        """Add `count` successes at `now` to the history. A time in a slot older than the
+        ring holds (a clock gone back: another Redis after a failover) starts it again."""
         index = math.floor(now / self.tuning.history_slot)
         size = len(self.history)
-        if index > self.history_at:
-            for cleared in range(self.history_at + 1, min(index, self.history_at + size) + 1):
-                self.history[cleared % size] = 0
+        if index <= self.history_at - size or index - self.history_at >= size:
+            self.history[:] = [0] * size  # nothing kept is in the minute before `now`
             self.history_at = index
-        if index > self.history_at - size:
-            self.history[index % size] += round(count)
+        while self.history_at < index:
+            self.history_at += 1
+            self.history[self.history_at % size] = 0
+        self.history[index % size] += round(count)
 
     def _passed_since(self, start: float, now: float) -> float:
         """Successes in the whole slots after `start` up to `now` (at most the history)."""
@@ -740,9 +760,6 @@ class Ticket(NamedTuple):
     shared: bool = False
     at: float = 0.0
 
-
-# Slots of history: a minute and four seconds at `Tuning.history_slot`'s half-second.
-HISTORY_SLOTS = 128
 
 # Why sleepers wake every second: a slot booked at a slow rate would otherwise hold its caller
 # until then even after the rate went up, and with 64 callers at 2/s that is half a minute.
