@@ -532,14 +532,14 @@ the same simulation, the code before the change).
 
 Buckets of one with requests spread in time on their way to the server, as on a loaded machine
 (each takes 1 ms plus a random delay of the given mean, exponential: mostly small, now and then
-several times it; {spread_note}). A bucket of one refuses a request that arrives less than an
-interval after the last, so near the limit a spread makes 429s at any pace, and each holds
-every caller for a whole second. Beside the SDK (16 callers, not told the limit, seconds 30-60,
-**bold**): the best fixed pace for that shape and spread (an oracle that knows both, honours
-Retry-After and keeps to 1 % of 429s), as a share of the limit, and what it gets. {spread_short}
-This is why figure 4's cells at a bucket of one miss where the simulated ones, with no spread,
-meet it; where a figure 4 SDK cell is under this table's SDK figure at the spread measured for
-its threads or tasks, the rest is the limiter's on the wall clock.
+several times it; in the 0 ms rows, no time at all; {spread_note}). A bucket of one refuses a
+request that arrives less than an interval after the last, so near the limit a spread makes 429s
+at any pace, and each holds every caller for a whole second. Beside the SDK (16 callers, not
+told the limit, seconds 30-60, **bold**): the best fixed pace for that shape and spread (an
+oracle that knows both, honours Retry-After and keeps to 1 % of 429s), as a share of the limit,
+and what it gets. {spread_short} Set against the spread measured for figure 4's threads or
+tasks, this shows how much of a figure 4 cell's miss at a bucket of one no pace could avoid; the
+rest is the limiter's on the wall clock.
 
 {SPREAD_HEADER}
 {spread_rows}
@@ -624,9 +624,11 @@ Every server runs in its own process on 127.0.0.1.
    retry decisions (`Call.after_response`: hold-off, Retry-After, backoff) in the transport's
    loop, on one fake clock, against simulated servers: the fake Cortex's token bucket at every
    rate and burst of the sweep, and fixed windows of 10 per second and 600 per minute (429
-   until the window's end, rounded up to whole seconds). Callers send back to back; time jumps
-   from event to event, so the 88 cells take seconds. No sockets: what it leaves out (network
-   time, threads against tasks, fleets on Redis) figures 4 and 7 measure on the wall clock.
+   until the window's end, rounded up to whole seconds); below the sweep, fixed and sliding
+   windows of a minute over ten minutes, and buckets of one with requests spread in time.
+   Callers send back to back; time jumps from event to event, so the 88 cells take seconds.
+   No sockets: requests reach the server the instant they are sent, but in the spread table;
+   threads against tasks and fleets on Redis, figures 4 and 7 measure on the wall clock.
 
 ## Why the figures are what they are
 

@@ -99,8 +99,10 @@ def measure(mode: str, seconds: float) -> dict[str, Any]:
         with server(["-m", "benchmarks.spread", "--serve", str(record), *fake]) as url:
             job = create_job(url)
             (_tasks if mode == "tasks" else _threads)(url, job, seconds)
-        arrivals = json.loads(record.read_text())[1:]  # the POST that made the job
-    check(len(arrivals) >= seconds * RATE * 0.8, f"{mode}: only {len(arrivals)} requests")
+        check(record.exists(), f"{mode}: the fake left no record of its requests")
+        # (Sorted: the fake reads the clock before its lock, so two may be noted swapped.)
+        arrivals = sorted(json.loads(record.read_text()))[1:]  # past the POST that made the job
+    check(len(arrivals) >= seconds * RATE / 2, f"{mode}: only {len(arrivals)} requests")
     arrivals = arrivals[int(RATE) :]  # past the first second's start
     paced = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     spread = sorted(delays(arrivals, paced))

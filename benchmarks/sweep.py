@@ -6,8 +6,10 @@ minute's worth) and fixed windows (per second, per minute), with 1, 4, 16 and 64
 one client at its defaults (not told the limit), 60 simulated seconds each, worst cell first.
 Beside it in the same cells: plain retry (each caller sleeps the Retry-After and resends, no
 limiter), and the SDK told the limit (what a user who knows the shape's rate gets). Then a limit
-that halves or doubles mid-run. Figures 4 and 7 measure a sample of these cells on the wall
-clock; tests/test_ratesim.py holds the limiter to its bounds over 228 shapes.
+that halves or doubles mid-run, a bucket another client spends, windows of a minute (fixed and
+sliding) over ten minutes, and buckets of one with requests spread in time beside the best fixed
+pace. Figures 4 and 7 measure a sample of these cells on the wall clock; tests/test_ratesim.py
+holds the limiter to its bounds over 228 shapes.
 """
 
 from __future__ import annotations

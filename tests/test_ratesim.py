@@ -221,9 +221,10 @@ def test_a_bucket_someone_else_spent_during_the_slow_start_does_not_hold_the_cli
 
 @pytest.mark.parametrize("count", [60, 120, 300, 600])
 def test_a_fixed_window_of_a_minute_is_kept_to_without_stalls(count: int) -> None:
-    """A long Retry-After is a window's end: once two windows agree, the client spreads a
-    window's count over the minute. Before, it spent each window a little faster than the last
-    and held every caller for the end of it (a 10 s span with nothing sent) once a minute."""
+    """A Retry-After of 10 s to under a minute is a window of a minute: the client spreads what
+    passed over the minute before it frees (its count) over the minute. Before, it spent each
+    window a little faster than the last and held every caller for the end of it (a 10 s span
+    with nothing sent) once a minute."""
     run = simulate(FixedWindow(count, 60.0), callers=16, seconds=600.0)
     assert run.failed == 0
     assert run.goodput(240, 600) >= 0.95
@@ -245,7 +246,7 @@ def test_a_spread_of_delays_is_the_same_for_a_seed_and_reaches_the_server_late()
     assert paced(make(), 9.8, seconds=20.0, latency=0.001, jitter=0.003).share_429() > 0.01
 
 
-def test_the_best_pace_is_the_fastest_under_its_429_share() -> None:
+def test_the_best_pace_gets_the_most_under_its_429_share() -> None:
     """The oracle for a shape and a spread: faster paces refuse more, so the best one sits
     where the 429 share reaches its bound, and a wider spread needs a slower pace."""
     make = functools.partial(TokenBucket, 1000 / 60, 1.0)
@@ -263,11 +264,12 @@ def test_the_best_pace_is_the_fastest_under_its_429_share() -> None:
 def test_against_a_bucket_of_one_with_spread_delays_the_client_nears_the_best_pace(
     rate: float, jitter: float
 ) -> None:
-    """A bucket of one refuses a request that arrives less than an interval after the last,
-    so requests spread in time (a loaded machine; BENCHMARKS.md figure 4 measures the spread at
-    the fake's limiter) are refused now and then at any pace near the limit, and each 429
-    holds every caller for a whole second. The client, not told the
-    shape, must still get near what the best fixed pace for that shape and spread gets."""
+    """A bucket of one refuses a request that arrives less than an interval after the last, so
+    requests spread in time (a loaded machine; `python -m benchmarks.spread` measures the spread
+    at the fake's limiter, reported in BENCHMARKS.md figure 8) are refused now and then at any
+    pace near the limit, and each 429 holds every caller for a whole second. The client, not
+    told the shape, must still get near what the best fixed pace for that shape and spread
+    gets."""
     make = functools.partial(TokenBucket, rate, 1.0)
     _, best = best_pace(make, seconds=SECONDS, latency=0.001, jitter=jitter)
     run = simulate(make(), callers=16, seconds=SECONDS, latency=0.001, jitter=jitter)
@@ -281,7 +283,8 @@ def test_a_sliding_window_of_a_minute_is_kept_to(count: int) -> None:
     """A sliding window frees each request a minute after it passed, so after the first long
     Retry-After the 429s keep coming for a while at any pace: they answer for what was sent
     before. Read as a token bucket's, they halved the client again and again, down to
-    0.2-0.6 of the limit at 120 and 300 a minute (plain retry gets it all, with 5-12 % 429s)."""
+    0.62 and 0.35 of the limit at 120 and 300 a minute (plain retry gets it all, with 5-12 %
+    429s)."""
     server = Server(count / 60.0, shape="sliding-window", window=60.0)
     run = simulate(server, callers=16, seconds=600.0)
     assert run.failed == 0

@@ -268,17 +268,20 @@ def paced(
     sent until its Retry-After has passed since the answer came back. No learning: what the
     best pace for a shape and a spread of delays can get."""
     delays = random.Random(seed + 1)
+
+    def delay() -> float:
+        return latency + (delays.expovariate(1.0 / jitter) if jitter > 0.0 else 0.0)
+
     result = Result(seconds=seconds, limit=server.limit, limit_at=server.limit_at)
     sent, hold = 0.0, 0.0
     while sent < seconds:
-        out = latency + (delays.expovariate(1.0 / jitter) if jitter > 0.0 else 0.0)
-        arrival = sent + out
+        arrival = sent + delay()
         retry_after = server.answer(arrival)
         if retry_after is None:
             result.accepted[int(arrival)] += 1
         else:
             result.limited[int(arrival)] += 1
-            hold = max(hold, arrival + out + retry_after)  # the answer takes as long back
+            hold = max(hold, arrival + delay() + retry_after)  # its answer's way back
         sent = max(sent + 1.0 / rate, hold)
     return result
 
@@ -304,7 +307,7 @@ def best_pace(
             continue
         if best is None or run.goodput(start) > best[1].goodput(start):
             best = (share, run)
-    assert best is not None, "no pace under half the limit keeps to the 429 share"
+    assert best is not None, "no pace from half the limit up keeps to the 429 share"
     return best
 
 

@@ -49,7 +49,10 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   the rate stays (`_windowed`). Before, against a fixed window of N a minute the client sent
   each window a little faster than the last and held every caller for the end of it about once
   a minute (simulated, 60 to 600 a minute); against a sliding one it read those 429s as a token
-  bucket's and halved its rate again and again, to 0.2-0.6 of limits of 2-5/s. A longer
+  bucket's and halved its rate again and again, to 0.62 and 0.35 of sliding windows of 120 and
+  300 a minute (simulated, minutes 4 to 10). It reads a window's count only while the callers
+  send all they may (else what passed is theirs, not the window's), and forgets a window not
+  told again for five minutes (a stray long Retry-After from a token bucket). A longer
   Retry-After is a longer window's end: what passed between two ends, twice alike, is its count.
 - A token bucket holds under one token whenever it answers 429, so what passed between two 429s
   is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
