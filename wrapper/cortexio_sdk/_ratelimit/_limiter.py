@@ -50,10 +50,13 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   each window a little faster than the last and held every caller for the end of it about once
   a minute (simulated, 60 to 600 a minute); against a sliding one it read those 429s as a token
   bucket's and halved its rate again and again, to 0.62 and 0.35 of sliding windows of 120 and
-  300 a minute (simulated, minutes 4 to 10). It reads a window's count only while the callers
-  send all they may (else what passed is theirs, not the window's), and forgets a window not
-  told again for five minutes (a stray long Retry-After from a token bucket). A longer
-  Retry-After is a longer window's end: what passed between two ends, twice alike, is its count.
+  300 a minute (simulated, minutes 4 to 10). It reads a window's count only from a minute in
+  which the callers sent all they might, with no hold-off (else what passed is theirs, not the
+  window's; and a window of 20 or 30 s passes more than its count in a minute: read as a
+  minute's, it held the client to 0.24-0.65 of such limits), drops a reading that disagrees
+  with the last, and forgets a window not told again for five minutes (a stray long
+  Retry-After from a token bucket). Otherwise, and for longer Retry-Afters, what passed
+  between two ends, twice alike, is the window's count.
 - A token bucket holds under one token whenever it answers 429, so what passed between two 429s
   is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
   that is a lower bound on the limit whatever the bucket's size. It raises lo, and it shows a
@@ -203,6 +206,8 @@ class Learner:
         self.window_ok = 0.0
         self.window = 0.0  # its length, once its count is known (0: no window known)
         self.window_at = -math.inf  # when its count was last told
+        self.window_count = 0.0  # what a window of a minute was read to hold (0: not read)
+        self.born = now  # when this state began: what passed before is no history
         self.window_seen = 0.0  # what passed a second between the last two ends (0: unknown)
         # What passed over the last minute and a bit, in slots of `history_slot` seconds (a
         # ring: slot i holds slot number i, i + len, ...; `history_at`: the latest written).
@@ -336,7 +341,7 @@ class Learner:
             if self._excuse(now, seconds, explained=burst or quiet or window):
                 return
             if self.window > 0.0 and now - self.window_at > t.window_memory:
-                self.window = 0.0  # not told again for long: a stray long Retry-After
+                self.window = self.window_count = 0.0  # not told again for long: a stray one
             known = self.window > 0.0 and busy and not (window or burst)
             if known and self._windowed(now, now + seconds):
                 self._hold(now, seconds)
@@ -382,13 +387,17 @@ class Learner:
         if seconds < max(t.window_wait, 2.0 / self.rate):
             return
         end = now + seconds
-        if seconds < t.minute:
-            if busy:
-                previous, self.window = self.window, t.minute
-                if not self._windowed(now, end):
-                    self.window = previous
-        elif self.window_end > 0.0 and now > self.window_end:
-            # A longer window: between two ends, what passed is its count.
+        # (Only from a minute in which the callers sent all along: a window shorter than a
+        # minute, or one met after hold-offs, passes more or less than its count in one.)
+        start = end - t.minute
+        minute = seconds < t.minute and busy and self.hold <= start and self.born <= start
+        if minute:
+            previous, self.window = self.window, t.minute
+            if not self._windowed(now, end):
+                self.window, minute = previous, False
+        if not minute and self.window_end > 0.0 and now > self.window_end:
+            # Else (a longer window, or a minute not read): between two ends, what passed
+            # is its count.
             length, seen = end - self.window_end, self.window_seen
             limit = self.window_ok / length
             self.window_seen = limit
@@ -409,6 +418,13 @@ class Learner:
         count = self._passed_since(free_at - self.window, now)
         if count < 2.0:
             return False
+        read = self.window_count
+        if read > 0.0 and abs(count - read) > self.tuning.precision * read + 1.0:
+            # Read otherwise a minute ago: not a window of a minute after all (a shorter one
+            # passes more in a minute, one met after hold-offs less). Learn it otherwise.
+            self.window = self.window_count = 0.0
+            return False
+        self.window_count = count
         self._keep(now, count / self.window, self.window)
         return True
 
