@@ -26,8 +26,8 @@ from ._render import render
 # Each picture should stay small enough to commit and to show on a repository page.
 PICTURE_BYTES = 200_000
 
-FIGURES_SIDE_BY_SIDE = ("polling", "goodput", "fleet", "spread")
-FIGURES_ALONE = ("call_cost", "parsing", "scale", "import_time", "sweep")
+FIGURES_SIDE_BY_SIDE = ("polling", "goodput", "fleet")
+FIGURES_ALONE = ("call_cost", "parsing", "scale", "import_time", "spread", "sweep")
 
 
 def _start(figure: str, quick: bool) -> subprocess.Popen[str]:

@@ -107,16 +107,17 @@ def _wall_why(sweep: dict[str, Any], spread: dict[str, Any] | None) -> Any:
                 f"{told['goodput_late']:.2f}, {told['share_429_late']:.1%} 429s"
             )
         mode = cell.get("mode", "threads")
-        if shape.endswith("burst 1") and spread is not None and mode in spread["modes"]:
-            measured = spread["modes"][mode]["mean_ms"] / 1000
+        loaded = spread.get("loaded", {}) if spread is not None else {}
+        if shape.endswith("burst 1") and mode in loaded:
+            measured = loaded[mode]["mean_ms"] / 1000
             rows = [r for r in sweep.get("spread", []) if r["server"] == shape]
             if rows:
                 row = min(rows, key=lambda r: abs(r["jitter"] - measured))
                 return (
-                    f"met when simulated with no spread; {mode}' requests reached the fake "
-                    f"{measured * 1000:.1f} ms apart from their pace on average, and at a "
-                    f"{row['jitter'] * 1000:g} ms spread the best fixed pace gets "
-                    f"{row['best']['goodput']:.2f} (figure 8)"
+                    f"met when simulated with no spread; under figure 4's load, {mode}' "
+                    f"requests reached the fake {measured * 1000:.1f} ms apart from their pace "
+                    f"on average, and at a {row['jitter'] * 1000:g} ms spread the best fixed "
+                    f"pace gets {row['best']['goodput']:.2f} (figure 8)"
                 )
         return (
             f"met when simulated ({sim['goodput_late']:.2f}, {sim['share_429_late']:.1%} 429s): "
@@ -300,6 +301,50 @@ def _beside_plain(cell: dict[str, Any], *figures: tuple[str, str]) -> str:
     return "| " + " | ".join(texts) + " |"
 
 
+def _spread_texts(results: dict[str, Any], sweep: dict[str, Any]) -> tuple[str, str, str]:
+    """Figure 8's spread table: the note on the measured spread, the sentence on where no pace
+    gets 0.95, and the rows."""
+    spread_note = "the mean spread was not measured in this run"
+    if "spread" in results:
+        spread = results["spread"]
+
+        def means(measured: dict[str, Any]) -> str:
+            return " and ".join(
+                f"{m['mean_ms']:.1f} ms (99th percentile {m['p99_ms']:.1f} ms) with "
+                f"{spread['callers']} {mode}"
+                for mode, m in measured.items()
+            )
+
+        spread_note = (
+            f"measured in this run at the fake's limiter, the SDK told {spread['rate']:g}/s, "
+            f"`python -m benchmarks.spread`: on a quiet machine, a mean of "
+            f"{means(spread['modes'])}; under the load of figure 4's first round of cells "
+            f"(six at once, as figure 4 runs them), {means(spread['loaded'])}"
+        )
+    short: dict[float, list[str]] = {}
+    for c in sweep.get("spread", []):
+        if c["best"]["goodput"] < 0.95:
+            short.setdefault(c["jitter"], []).append(c["server"].split()[1])
+    spread_short = (
+        "No pace gets 0.95 of the limit "
+        + "; ".join(
+            f"with a mean spread of {jitter * 1000:g} ms at {', '.join(rates)}"
+            for jitter, rates in sorted(short.items())
+        )
+        + "."
+        if short
+        else "Some pace gets 0.95 of the limit at every spread here."
+    )
+    spread_rows = "\n".join(
+        f"| {c['server']} | {c['jitter'] * 1000:g} ms | **{c['sdk']['goodput']:.2f}**, "
+        f"{c['sdk']['share_429']:.1%} | {c['best']['pace']:.3f} | {c['best']['goodput']:.2f}, "
+        f"{c['best']['share_429']:.1%} | {c['sdk']['goodput'] / c['best']['goodput']:.2f} "
+        f"| {c['sdk']['failed']} |"
+        for c in sweep.get("spread", [])
+    )
+    return spread_note, spread_short, spread_rows
+
+
 def render(
     results: dict[str, Any],
     *,
@@ -403,40 +448,7 @@ def render(
     window_rows = "\n".join(
         f"| {c['server']} " + _beside_plain(c, *windows) for c in sweep.get("windows", [])
     )
-    spread_note = "the mean spread was not measured in this run"
-    if "spread" in results:
-        measured = results["spread"]["modes"]
-        spread_note = (
-            "measured in this run at the fake's limiter, the SDK told "
-            f"{results['spread']['rate']:g}/s: a mean of "
-            + " and ".join(
-                f"{m['mean_ms']:.1f} ms (99th percentile {m['p99_ms']:.1f} ms) with "
-                f"{results['spread']['callers']} {mode}"
-                for mode, m in measured.items()
-            )
-            + ", `python -m benchmarks.spread`"
-        )
-    short: dict[float, list[str]] = {}
-    for c in sweep.get("spread", []):
-        if c["best"]["goodput"] < 0.95:
-            short.setdefault(c["jitter"], []).append(c["server"].split()[1])
-    spread_short = (
-        "No pace gets 0.95 of the limit "
-        + "; ".join(
-            f"with a mean spread of {jitter * 1000:g} ms at {', '.join(rates)}"
-            for jitter, rates in sorted(short.items())
-        )
-        + "."
-        if short
-        else "Some pace gets 0.95 of the limit at every spread here."
-    )
-    spread_rows = "\n".join(
-        f"| {c['server']} | {c['jitter'] * 1000:g} ms | **{c['sdk']['goodput']:.2f}**, "
-        f"{c['sdk']['share_429']:.1%} | {c['best']['pace']:.3f} | {c['best']['goodput']:.2f}, "
-        f"{c['best']['share_429']:.1%} | {c['sdk']['goodput'] / c['best']['goodput']:.2f} "
-        f"| {c['sdk']['failed']} |"
-        for c in sweep.get("spread", [])
-    )
+    spread_note, spread_short, spread_rows = _spread_texts(results, sweep)
     table = "\n".join(
         [
             "| figure | anchor (same run) | cortexio-sdk | ratio | target | |",
@@ -537,9 +549,9 @@ request that arrives less than an interval after the last, so near the limit a s
 at any pace, and each holds every caller for a whole second. Beside the SDK (16 callers, not
 told the limit, seconds 30-60, **bold**): the best fixed pace for that shape and spread (an
 oracle that knows both, honours Retry-After and keeps to 1 % of 429s), as a share of the limit,
-and what it gets. {spread_short} Set against the spread measured for figure 4's threads or
-tasks, this shows how much of a figure 4 cell's miss at a bucket of one no pace could avoid; the
-rest is the limiter's on the wall clock.
+and what it gets. {spread_short} Set against the spread measured under figure 4's load, this
+shows how much of a figure 4 cell's miss at a bucket of one no pace could avoid; the rest is the
+limiter's on the wall clock.
 
 {SPREAD_HEADER}
 {spread_rows}

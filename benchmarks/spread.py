@@ -8,8 +8,11 @@ way (the event loop or the thread scheduler, the sockets, the fake's thread per 
 The extra delay is measured against the least delay among the 50 arrivals around it, so that a
 pace which slipped as a whole (every caller busy for a moment) is not counted as spread.
 
-Run beside the wall-clock sweep (figure 4), under the load its cells put on the machine. Figure
-8's spread table simulates buckets of one with delays of this size (tests/support/ratesim.py).
+Measured twice, alone: on a quiet machine, then under the load of figure 4's first round of
+cells (`benchmarks.goodput`, six cells at once, each the SDK, plain retry and httpx-retries
+against fakes of their own, as figure 4 runs them), which is what the SDK in its cells meets.
+It runs alone so as to load no other figure. Figure 8's spread table simulates
+buckets of one with delays of this size (tests/support/ratesim.py).
 
     python -m benchmarks.spread [--quick]
     python -m benchmarks.spread --serve FILE FAKE-OPTIONS...   # the recording fake itself
@@ -19,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +43,8 @@ SECONDS, QUICK_SECONDS = 20.0, 5.0
 RATE = 16.0  # requests/s the SDK is told: it keeps 1.5 % under it
 CALLERS = 64
 NEIGHBOURS = 25  # each side: the arrivals whose least delay is the reference
+LOAD = ""  # the figure 4 cells (all: their first round) the second measurement runs under...
+LOAD_START = 25.0  # ...measured from this long after they were started (their processes start)
 
 
 def serve(record: str, options: list[str]) -> int:
@@ -115,6 +123,23 @@ def measure(mode: str, seconds: float) -> dict[str, Any]:
     }
 
 
+def loaded(seconds: float) -> dict[str, Any]:
+    """Both modes measured while figure 4's first round of cells runs (stopped after)."""
+    length = LOAD_START + 2 * seconds + 15.0  # they outlast both measurements
+    load = [sys.executable, "-m", "benchmarks.goodput", "--only", LOAD, "--seconds", f"{length}"]
+    process = subprocess.Popen(
+        load, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        time.sleep(LOAD_START)
+        check(process.poll() is None, "figure 4's cells ended before the spread was measured")
+        return {mode: measure(mode, seconds) for mode in ("tasks", "threads")}
+    finally:
+        # The cells' clients and fakes are processes of its own session: all of them go.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--serve"]:
         sys.exit(serve(sys.argv[2], sys.argv[3:]))
@@ -125,6 +150,8 @@ def main() -> None:
             "rate": RATE,
             "callers": CALLERS,
             "modes": {mode: measure(mode, seconds) for mode in ("tasks", "threads")},
+            "load": LOAD,
+            "loaded": loaded(seconds),
         }
     )
 
