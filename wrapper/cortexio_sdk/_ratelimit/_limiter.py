@@ -13,8 +13,8 @@ server will let it send. What it does against such a server, in two paragraphs a
   spending). After a 429 every caller holds off for the Retry-After, and the client brackets the
   limit between the fastest rate that passed and the slowest that met a 429, then keeps 1.5 %
   under it; it bursts only once the server took a burst, and tries 3 % faster every 300 requests
-  in case the limit rose. A Retry-After of 10 s to a minute is a window of a minute, fixed or
-  sliding: it spreads what passed over the minute before the next request may pass (the
+  in case the limit rose. A Retry-After of 10 s to under a minute is a window of a minute, fixed
+  or sliding: it spreads what passed over the minute before the next request may pass (the
   window's count) over the minute.
 
   Told your share of the key (any other `requests_per_minute`), it starts there. Either way 429s
@@ -40,7 +40,7 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   under that small rate and stay there until the probes climbed back (0.11-0.38 of limits of
   5-16.7/s for three and a half minutes, simulated). The rate is tried again for twice as long
   as it lasted; a bucket too small for it refuses it again at once, and that 429 counts.
-- A Retry-After of 10 s to a minute is read as a window of a minute (`_window`): fixed, it
+- A Retry-After of 10 s to under a minute is read as a window of a minute (`_window`): fixed, it
   frees all of its count at its end; sliding, each request a minute after it passed. Either
   way, what passed over the minute before the next request may pass is the window's count (a
   history of successes in half-second slots tells it), and the client keeps to it over the
