@@ -187,9 +187,10 @@ SPREADS = (0.0, 0.0003, 0.001, 0.003, 0.01)  # mean extra delay of a request on 
 
 
 def _spread() -> list[dict[str, Any]]:
-    """Buckets of one with requests spread in time on their way to the server (figure 4
-    measures the spread on this machine): 16 callers, the SDK (not told the limit) beside the
-    best fixed pace for the shape and the spread (an oracle that knows both), seconds 30-60."""
+    """Buckets of one with requests spread in time on their way to the server
+    (`benchmarks.spread` measures the spread on this machine): 16 callers, the SDK (not told
+    the limit) beside the best fixed pace for the shape and the spread (an oracle that knows
+    both), seconds 30-60."""
     rows = []
     for rate in (5.0, 10.0, 1000 / 60):
         for jitter in SPREADS:

@@ -290,10 +290,6 @@ def test_a_history_not_read_starts_afresh_and_the_rest_is_kept(history: str) -> 
     assert again.tat == learner.tat
 
 
-def _counted(learner: Learner, start: float, now: float) -> float:
-    return learner._passed_since(start, now)
-
-
 def test_the_history_counts_whole_slots_and_forgets_what_left_the_ring() -> None:
     """Successes in half-second slots over a minute and a bit: counted from the first whole
     slot after a time; a jump past the ring forgets it all; a time older than the ring (a
@@ -303,17 +299,17 @@ def test_the_history_counts_whole_slots_and_forgets_what_left_the_ring() -> None
     assert size * learner.tuning.history_slot >= learner.tuning.minute
     for second in range(100, 160):  # one success every second, at whole seconds
         learner._note(float(second), 1.0)
-    assert _counted(learner, 99.9, 159.9) == 60  # every one
-    assert _counted(learner, 100.0, 159.9) == 59  # the slot 100.0 begins is not after 100.0
-    assert _counted(learner, 130.2, 159.9) == 29  # 131 ... 159
+    assert learner._passed_since(99.9, 159.9) == 60  # every one
+    assert learner._passed_since(100.0, 159.9) == 59  # the slot 100.0 begins is not after 100.0
+    assert learner._passed_since(130.2, 159.9) == 29  # 131 ... 159
     learner._note(158.2, 3.0)  # late, but still in the ring: its own slot
-    assert _counted(learner, 157.9, 159.9) == 5  # 158, 158.2 (three), 159
+    assert learner._passed_since(157.9, 159.9) == 5  # 158, 158.2 (three), 159
     learner._note(159.9 + size * 0.5, 1.0)  # a jump past the whole ring
     assert sum(learner.history) == 1
     learner._note(10.0, 2.0)  # a clock gone back past the ring: it starts again
     assert sum(learner.history) == 2
     assert learner.history_at == 20
-    assert _counted(learner, 0.0, 10.4) == 2
+    assert learner._passed_since(0.0, 10.4) == 2
 
 
 def test_a_long_retry_after_for_a_client_sending_less_than_it_may_is_no_window_count() -> None:
@@ -349,7 +345,7 @@ def test_a_window_not_told_again_for_five_minutes_is_forgotten() -> None:
 def test_a_long_retry_after_keeps_to_what_passed_over_the_minute_before_it_frees(
     retry_after: float,
 ) -> None:
-    """A Retry-After of 10 s to a minute: a window of a minute, fixed or sliding. Whatever
+    """A Retry-After of 10 s to under a minute: a window of a minute, fixed or sliding. Whatever
     passed over the minute before the next request may pass is the window's count, and the
     client keeps to it (less the margin). tests/test_ratesim.py runs it against windows."""
     clock = FakeClock()

@@ -188,13 +188,11 @@ def simulate(
         else:
             send(caller, call)
 
-    delays = random.Random(seed + 1)
-
-    def delay() -> float:
-        return latency + (delays.expovariate(1.0 / jitter) if jitter > 0.0 else 0.0)
+    delay = _delays(latency, jitter, seed)
+    spread = latency > 0.0 or jitter > 0.0
 
     def send(caller: int, call: Call) -> None:
-        if latency > 0.0 or jitter > 0.0:
+        if spread:
             schedule(clock.now + delay(), caller, call, _Arrive())
         else:
             arrive(caller, call)
@@ -206,7 +204,7 @@ def simulate(
             result.accepted[second] += 1
         else:
             result.limited[second] += 1
-        if latency > 0.0 or jitter > 0.0:
+        if spread:
             schedule(clock.now + delay(), caller, call, _Answered(retry_after))
         else:
             answered(caller, call, retry_after)
@@ -267,11 +265,7 @@ def paced(
     `latency` plus a random delay of mean `jitter` later (as `simulate`), and after a 429 none
     sent until its Retry-After has passed since the answer came back. No learning: what the
     best pace for a shape and a spread of delays can get."""
-    delays = random.Random(seed + 1)
-
-    def delay() -> float:
-        return latency + (delays.expovariate(1.0 / jitter) if jitter > 0.0 else 0.0)
-
+    delay = _delays(latency, jitter, seed)
     result = Result(seconds=seconds, limit=server.limit, limit_at=server.limit_at)
     sent, hold = 0.0, 0.0
     while sent < seconds:
@@ -309,6 +303,15 @@ def best_pace(
             best = (share, run)
     assert best is not None, "no pace from half the limit up keeps to the 429 share"
     return best
+
+
+def _delays(latency: float, jitter: float, seed: int) -> Callable[[], float]:
+    """A request's time on its way, drawn afresh at each call: `latency` plus an exponential
+    delay of mean `jitter` (none at 0), the same draws for a seed."""
+    draws = random.Random(seed + 1)
+    if jitter <= 0.0:
+        return lambda: latency
+    return lambda: latency + draws.expovariate(1.0 / jitter)
 
 
 class _Arrive:
