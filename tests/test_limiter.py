@@ -23,15 +23,18 @@ def waits(limiter: RateLimiter, n: int) -> list[float]:
     return [round(limiter.reserve().wait, 6) for _ in range(n)]
 
 
-def passing(limiter: RateLimiter, clock: FakeClock, seconds: float) -> None:
-    """Callers that always have a request ready, for `seconds`, every one of them passing."""
+def passing(limiter: RateLimiter, clock: FakeClock, seconds: float) -> int:
+    """Callers that always have a request ready, for `seconds`, every one of them passing;
+    how many passed."""
     end = clock.now + seconds
+    count = 0
     while True:
         ticket = limiter.reserve()
         if clock.now + ticket.wait > end:
-            return
+            return count
         clock.now += ticket.wait
         limiter.succeeded()
+        count += 1
 
 
 def limited_once(limiter: RateLimiter, clock: FakeClock, retry_after: float = 1.0) -> None:
@@ -179,6 +182,28 @@ def test_what_passed_between_two_429s_bounds_the_limit_whatever_the_bucket() -> 
         limiter.succeeded()
     limiter.hold_off(1.0)  # ...and the bucket is empty again
     assert limiter.learner.floor == pytest.approx((39 - 1) / 10.0, rel=0.01)
+
+
+@pytest.mark.parametrize("spent_first", [True, False])
+def test_after_a_large_bucket_is_spent_the_span_after_caps_the_limit(spent_first: bool) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(600, told=True, clock=clock)
+    if spent_first:
+        passing(limiter, clock, 30.0)  # ~295 pass in 30 s: far more than half the rate lets
+    limited_once(limiter, clock)  # the first 429: half the rate is tried
+    trial = limiter.rate
+    start = clock.now - 1.0  # (the span began with the 429, before the hold-off)
+    passed = passing(limiter, clock, 2.0)  # the callers keep up with the trial...
+    clock.now += limiter.reserve().wait
+    limiter.hold_off(1.0)  # ...and the bucket is empty again
+    if spent_first:
+        # The bucket held far more than a second's worth, so it refilled at the limit through
+        # the hold-off, and the callers took all of it since: the limit is at most this.
+        assert limiter.learner.hi == pytest.approx((passed + 1) / (clock.now - start))
+        assert limiter.learner.hi < trial
+    else:
+        # Nothing shows a bucket that held the hold-off's worth: what passed bounds nothing.
+        assert limiter.learner.hi == pytest.approx(trial)
 
 
 def test_the_rate_has_a_floor() -> None:

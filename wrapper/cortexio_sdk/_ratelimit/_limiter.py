@@ -61,6 +61,12 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
   that is a lower bound on the limit whatever the bucket's size. It raises lo, and it shows a
   confirmed lo false when fewer passed than lo would have let through (`_refutes_lo`).
+- And once a bucket shown to hold more than a hold-off's worth is spent (a span passed more
+  than the rate now seen too fast would let through), what passed in a span sent at one rate
+  faster than the limit, plus one, over the span caps it (`_ceiling`): the bucket refilled at
+  the limit all along and the callers took all of it. A bucket of a minute's worth, spent by
+  a client not told the limit, is then learnt in 2-5 429s over 90 s at 1-7/s, not 5-9 in
+  trials that each met one (simulated).
 - A 429 at the steady rate: the limit fell (a client joined the key) or savings hid an excess.
   It starts again under it: about the savings over how long it lasted under it, at least half.
 - Every 300 requests (a minute at least) the steady client tries `first_step` faster, doubling
@@ -196,6 +202,9 @@ class Learner:
         self.held = 0.0  # the hold-off that followed it
         self.last_ok = self.last_time = 0.0  # the latest span: successes, seconds
         self.span_ok = self.span_time = self.spans = 0.0  # decayed sums over spans
+        # The span with the most successes, and how long it lasted: the bucket holds at least
+        # what passed in it beyond the limit (`_ceiling`).
+        self.big_ok = self.big_time = 0.0
         # The burst: requests the server was seen to take at once.
         self.burst = 1.0
         self.burst_at = -math.inf  # when a request last went ahead of its paced slot
@@ -347,6 +356,8 @@ class Learner:
                 self._hold(now, seconds)
                 return
             refuted = self._refutes_lo(now)
+            ceiling = self._ceiling(now, busy and not (burst or quiet))
+            first = self.limited_at == -math.inf
             self._end_span(now)
             if burst:
                 # A request sent early met it: the burst was too large, not the rate.
@@ -355,14 +366,16 @@ class Learner:
             elif quiet:
                 pass  # the first call after a quiet spell: someone else spent the bucket
             elif self.trial:
-                self._trial_failed(now, refuted)
+                self._trial_failed(now, refuted, ceiling)
             else:
                 # A rate known to pass no longer does: the limit fell (or a bucket's savings
                 # hid that it was too fast all along). Learn it again from below; only the
                 # span just ended bounds the new limit.
-                self.hi = self.rate
+                self.hi = min(self.rate, ceiling)
                 self.lo = 0.0
                 self.probing = False
+                if not first:  # (what passed before says nothing of the bucket now)
+                    self.big_ok = self.big_time = 0.0
                 self.span_ok, self.span_time, self.spans = self.last_ok, self.last_time, 1.0
                 self.floor = self._bound()
                 self._next(now)
@@ -488,10 +501,11 @@ class Learner:
                 self.trial_at = max(self.trial_at, until)
                 self.trial_ok = self.trial_sent = 0.0
 
-    def _trial_failed(self, now: float, refuted: bool) -> None:
+    def _trial_failed(self, now: float, refuted: bool, ceiling: float) -> None:
         # Too fast: the slower of the rate tried and the one the callers really sent at.
         elapsed = max(now - self.trial_at, 1.0 / self.rate)
         self.hi = min(self.rate, 1.0 / self.spacing) if self.spacing > 0.0 else self.rate
+        self.hi = min(self.hi, ceiling)
         # What passed beyond the limit came from the bucket's savings.
         self.savings = max(self.savings, self.trial_ok - self.floor * elapsed)
         self.failures += 1
@@ -578,8 +592,34 @@ class Learner:
         expected = min(self.lo, self.since_rate) * sending
         return self.since_sent >= expected and self.since_ok + 1.0 < 0.9 * expected
 
+    def _ceiling(self, now: float, busy: bool) -> float:
+        """The most the limit can be, from the span a new 429 ends (inf: it cannot tell).
+
+        A token bucket holds under one token at each 429. If it can hold the hold-off's worth
+        and one more, it refilled at the limit all through the span, and callers sending
+        faster than the limit after the hold-off took all of it: what passed is more than the
+        limit times the span, less one. That the bucket holds that much is shown by a span
+        that passed more, beyond what this span's rate (too fast: it met a 429) would let
+        through. A minute's bucket, spent, is so learnt from the first span after it instead
+        of by trials that each meet a 429. Sent at more than one rate, or with callers not
+        keeping up, the bucket may have filled and lost tokens: no cap then.
+        """
+        if self.limited_at == -math.inf or not busy or self.since_rate < self.rate * (1 - 1e-9):
+            return math.inf
+        span = now - self.limited_at
+        sending = span - self.held
+        rate = self.rate
+        if sending <= 0.0 or self.since_sent < self.tuning.saturated * rate * sending - 1.0:
+            return math.inf
+        if self.big_ok - rate * self.big_time < rate * self.held + 1.0:
+            return math.inf
+        return (self.since_ok + 1.0) / span
+
     def _end_span(self, now: float) -> None:
         """A new 429 ends the span since the last one: add it to the decayed sums."""
+        if self.since_ok > self.big_ok:
+            self.big_ok = self.since_ok
+            self.big_time = now - max(self.limited_at, self.born)
         if self.limited_at > -math.inf:
             span = now - self.limited_at
             self.last_ok, self.last_time = self.since_ok, span
