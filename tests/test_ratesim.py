@@ -24,7 +24,7 @@ import functools
 from collections.abc import Callable
 
 import pytest
-from cortexio_sdk._ratelimit._limiter import Tuning
+from cortexio_sdk._ratelimit._limiter import Learner, Tuning
 from ratesim import (
     CHANGE_AT,
     DOCUMENTED_RPM,
@@ -237,7 +237,7 @@ def test_a_bucket_of_a_minute_s_worth_once_spent_is_learnt_in_a_few_429s() -> No
     """Spent (a client not told the limit sends faster until the first 429), a bucket that held
     a minute's worth caps the limit from the span after: the bucket refilled at the limit
     through the hold-off, and the callers took all of it. Before, each trial of the bracket
-    met a 429: 5-9 of them over 90 s at 1-7/s, against 2-5 now."""
+    met a 429: 4-9 of them over 90 s at each of 1-7/s (43 in all), against 2-5 now (25)."""
     counts = {}
     for rate in WIDE_RATES:
         run = simulate(TokenBucket(rate, rate * 60), callers=16, seconds=90.0)
@@ -246,6 +246,31 @@ def test_a_bucket_of_a_minute_s_worth_once_spent_is_learnt_in_a_few_429s() -> No
         counts[rate] = run.count_429(0, 90)
     assert max(counts.values()) <= 5, counts
     assert sum(counts.values()) <= 30, counts
+
+
+def test_against_a_token_bucket_no_rate_under_the_limit_is_taken_for_too_fast(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What passed in a span caps the limit only where the bucket refilled at the limit all
+    through it: against a token bucket (requests arriving as sent), the slowest rate the
+    client takes to be too fast is never under the limit, whatever the burst."""
+    slowest: list[float] = []
+    limited = Learner.limited
+
+    def record(learner: Learner, now: float, seconds: float, *, unseen: float = 0.0) -> None:
+        limited(learner, now, seconds, unseen=unseen)
+        if learner.hi > 0.0:
+            slowest.append(learner.hi)
+
+    monkeypatch.setattr(Learner, "limited", record)
+    low = []
+    for name, make in wide_shapes():
+        if name.startswith("bucket"):
+            slowest.clear()
+            run = simulate(make(), callers=16, seconds=SECONDS)
+            if slowest and min(slowest) < run.limit * 0.999:
+                low.append((name, round(min(slowest) / run.limit, 3)))
+    assert low == []
 
 
 def test_a_spread_of_delays_is_the_same_for_a_seed_and_reaches_the_server_late() -> None:

@@ -61,12 +61,17 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   is at most what it refilled, plus one: summed over spans (`_bound`, older ones weighing less)
   that is a lower bound on the limit whatever the bucket's size. It raises lo, and it shows a
   confirmed lo false when fewer passed than lo would have let through (`_refutes_lo`).
-- And once a bucket shown to hold more than a hold-off's worth is spent (a span passed more
-  than the rate now seen too fast would let through), what passed in a span sent at one rate
-  faster than the limit, plus one, over the span caps it (`_ceiling`): the bucket refilled at
-  the limit all along and the callers took all of it. A bucket of a minute's worth, spent by
-  a client not told the limit, is then learnt in 2-5 429s over 90 s at 1-7/s, not 5-9 in
-  trials that each met one (simulated).
+- And once a bucket shown to hold more than a hold-off's worth is spent (a span of the last
+  minute passed more than the rate now seen too fast would let through), what passed in a span
+  sent at one rate faster than the limit, plus one, over the span caps it (`_ceiling`): the
+  bucket refilled at the limit all along and the callers took all of it. A bucket of a
+  minute's worth, spent by a client not told the limit, is then learnt in 2-5 429s over 90 s
+  at 1-7/s, not 4-9 in trials that each met one (simulated). A cap under a rate known to pass,
+  or under the bound above, is dropped, and none is taken once a Retry-After over a second
+  was seen (a window's spans pass what left it, not what refilled). One case still misreads:
+  a sliding window of 10 s at 13/s spent by the slow start frees, after, what the slow start
+  sent 10 s before; read as a bucket's refill, it held the client to 0.26 of that limit until
+  the probes (0.57 before; simulated).
 - A 429 at the steady rate: the limit fell (a client joined the key) or savings hid an excess.
   It starts again under it: about the savings over how long it lasted under it, at least half.
 - Every 300 requests (a minute at least) the steady client tries `first_step` faster, doubling
@@ -148,6 +153,7 @@ class Tuning:
     burst_grace: float = 1.0  # a 429 this soon after a request sent early blames the burst
     burst_retry: float = 300.0  # after that, no larger burst for this long
     bound_memory: float = 30.0  # seconds over which what passed between 429s is weighed
+    bucket_memory: float = 60.0  # what a span showed the bucket to hold is kept this long
     min_fraction: float = 0.01  # the rate never goes under this share of the maximum
     window_wait: float = 10.0  # a Retry-After this long (and two intervals) ends a window
     minute: float = 60.0  # a window whose end is under this far is taken as this long...
@@ -196,15 +202,17 @@ class Learner:
         self.failures = 0.0  # trials that met a 429: after two, `savings` is evidence enough
         # The spans between 429s: a token bucket is empty whenever it answers 429.
         self.limited_at = -math.inf  # the last 429 (not one answering a hold-off)
-        self.since_ok = 0.0  # successes since then
-        self.since_sent = 0.0  # slots booked since then
-        self.since_rate = self.rate  # the slowest rate sent at since then
+        self.since_ok = self.since_sent = 0.0  # successes, and slots booked, since then
+        self.since_rate = self.since_top = self.rate  # the slowest and fastest rates since
         self.held = 0.0  # the hold-off that followed it
         self.last_ok = self.last_time = 0.0  # the latest span: successes, seconds
         self.span_ok = self.span_time = self.spans = 0.0  # decayed sums over spans
-        # The span with the most successes, and how long it lasted: the bucket holds at least
-        # what passed in it beyond the limit (`_ceiling`).
-        self.big_ok = self.big_time = 0.0
+        # The span with the most successes of the last `bucket_memory` s, how long it lasted
+        # and when it ended: the bucket holds at least what passed in it beyond the limit.
+        self.big_ok, self.big_time, self.big_at = 0.0, 0.0, -math.inf
+        # A Retry-After over a second was seen: no token bucket at a limit of one a second or
+        # more (a window, whose spans pass what left it, not what refilled): no cap then.
+        self.long_retry = False
         # The burst: requests the server was seen to take at once.
         self.burst = 1.0
         self.burst_at = -math.inf  # when a request last went ahead of its paced slot
@@ -338,9 +346,11 @@ class Learner:
             self.hi = 0.0
         self._next(now)
 
-    def limited(self, now: float, seconds: float) -> None:
-        """A 429 asked every caller for `seconds` of quiet."""
+    def limited(self, now: float, seconds: float, *, unseen: float = 0.0) -> None:
+        """A 429 asked every caller for `seconds` of quiet. `unseen`: successes that may not be
+        reported yet (other processes of a fleet report theirs at their next step)."""
         t = self.tuning
+        self.long_retry = self.long_retry or seconds > 1.0
         if now >= self.hold:  # a new signal, not one more answer to requests held off
             burst = now - self.burst_at <= t.burst_grace
             quiet = self.spacing > max(t.quiet_spell, 2.0 / self.rate)
@@ -356,9 +366,13 @@ class Learner:
                 self._hold(now, seconds)
                 return
             refuted = self._refutes_lo(now)
-            ceiling = self._ceiling(now, busy and not (burst or quiet))
+            ceiling = self._ceiling(now, busy and not (burst or quiet), unseen)
             first = self.limited_at == -math.inf
             self._end_span(now)
+            if ceiling <= max(self.floor, self.lo):
+                # Under what passed, or a rate that did: an assumption failed (a window, not a
+                # bucket; another client's spending).
+                ceiling = math.inf
             if burst:
                 # A request sent early met it: the burst was too large, not the rate.
                 self.burst = max(1.0, math.floor(self.burst / 2.0))
@@ -375,7 +389,7 @@ class Learner:
                 self.lo = 0.0
                 self.probing = False
                 if not first:  # (what passed before says nothing of the bucket now)
-                    self.big_ok = self.big_time = 0.0
+                    self.big_ok, self.big_time, self.big_at = 0.0, 0.0, -math.inf
                 self.span_ok, self.span_time, self.spans = self.last_ok, self.last_time, 1.0
                 self.floor = self._bound()
                 self._next(now)
@@ -585,40 +599,53 @@ class Learner:
         """Whether the span a new 429 ends shows `lo` too fast: the callers sent at `lo` or
         more all along after the hold-off, yet clearly fewer passed than `lo` would have let
         through (a bucket's savings only add to what passes)."""
-        sending = now - self.limited_at - self.held
+        sending = now - self.limited_at - self._quiet(now)
         if self.lo <= 0.0 or not sending > 0.0:
             return False
         # (At the span's slowest rate: a slow start that reached lo only lately sent less.)
         expected = min(self.lo, self.since_rate) * sending
         return self.since_sent >= expected and self.since_ok + 1.0 < 0.9 * expected
 
-    def _ceiling(self, now: float, busy: bool) -> float:
+    def _ceiling(self, now: float, busy: bool, unseen: float) -> float:
         """The most the limit can be, from the span a new 429 ends (inf: it cannot tell).
 
         A token bucket holds under one token at each 429. If it can hold the hold-off's worth
-        and one more, it refilled at the limit all through the span, and callers sending
-        faster than the limit after the hold-off took all of it: what passed is more than the
-        limit times the span, less one. That the bucket holds that much is shown by a span
-        that passed more, beyond what this span's rate (too fast: it met a 429) would let
-        through. A minute's bucket, spent, is so learnt from the first span after it instead
-        of by trials that each meet a 429. Sent at more than one rate, or with callers not
-        keeping up, the bucket may have filled and lost tokens: no cap then.
+        and one more, it refilled at the limit all through the span, and callers sending at
+        one rate faster than the limit after the hold-off took all of it: what passed is more
+        than the limit times the span, less one. That the bucket holds that much is shown by
+        a span of the last `bucket_memory` s that passed more, beyond what this span's rate
+        (too fast: it met a 429) would let through. A minute's bucket, spent, is so learnt
+        from the first span after it instead of by trials that each meet a 429. Sent at more
+        than one rate, or with callers not keeping up, the bucket may have filled and lost
+        tokens: no cap then.
         """
-        if self.limited_at == -math.inf or not busy or self.since_rate < self.rate * (1 - 1e-9):
+        rate = self.rate
+        one_rate = self.since_rate >= rate * (1 - 1e-9) and self.since_top <= rate * (1 + 1e-9)
+        if self.limited_at == -math.inf or not busy or not one_rate or self.long_retry:
             return math.inf
         span = now - self.limited_at
-        sending = span - self.held
-        rate = self.rate
-        if sending <= 0.0 or self.since_sent < self.tuning.saturated * rate * sending - 1.0:
+        quiet = self._quiet(now)
+        sending = span - quiet
+        # (Everything sent passes until the 429 that ends the span: what passed is what the
+        # callers sent.)
+        if sending <= 0.0 or self.since_ok < self.tuning.saturated * rate * sending - 1.0:
             return math.inf
-        if self.big_ok - rate * self.big_time < rate * self.held + 1.0:
+        shown = self.big_ok - rate * self.big_time
+        if now - self.big_at > self.tuning.bucket_memory or shown < rate * quiet + 1.0:
             return math.inf
-        return (self.since_ok + 1.0) / span
+        return (self.since_ok + unseen + 1.0) / span
+
+    def _quiet(self, now: float) -> float:
+        """Seconds of hold-off since the latest 429 (429s answering requests sent before it
+        lengthen it: `held` is the last such lengthening, not the whole)."""
+        return max(0.0, min(self.hold, now) - self.limited_at)
 
     def _end_span(self, now: float) -> None:
         """A new 429 ends the span since the last one: add it to the decayed sums."""
-        if self.since_ok > self.big_ok:
-            self.big_ok = self.since_ok
+        # (The most successes: what the rates seen too fast later would not have let through
+        # is largest for it, as a rule.)
+        if self.since_ok > self.big_ok or now - self.big_at > self.tuning.bucket_memory:
+            self.big_ok, self.big_at = self.since_ok, now
             self.big_time = now - max(self.limited_at, self.born)
         if self.limited_at > -math.inf:
             span = now - self.limited_at
@@ -629,7 +656,8 @@ class Learner:
             self.spans = self.spans * decay + 1.0
             self.floor = self._bound()
         self.limited_at, self.since_ok, self.since_sent = now, 0.0, 0.0
-        self.since_rate = self.rate
+        # (The fastest from the rate set next: a 429 lowers it.)
+        self.since_rate, self.since_top = self.rate, 0.0
 
     def _bound(self) -> float:
         """The limit is at least this: a bucket answering 429 holds under one token, so what
@@ -694,6 +722,7 @@ class Learner:
             self.tat = max(self.hold, now, self.last_go + 1.0 / rate)
         self.rate = rate
         self.since_rate = min(self.since_rate, rate)
+        self.since_top = max(self.since_top, rate)
 
     def share(self, now: float, fraction: float, full_rate: float, rate: float) -> None:
         """Keep to `fraction` of `full_rate` from now on, steady at `fraction` of `rate`, with

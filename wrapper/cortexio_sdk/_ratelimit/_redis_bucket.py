@@ -277,7 +277,8 @@ class RedisBucket:
                 learner.passed(now, successes)
             ticket = None
             if hold is not None:
-                learner.limited(now, hold)
+                # (Each other client may hold one success it has not reported yet.)
+                learner.limited(now, hold, unseen=max(0, clients - 1))
                 changed = True
             else:
                 wait, at, booked = learner.reserve(now, previous)
