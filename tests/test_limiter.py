@@ -184,28 +184,48 @@ def test_what_passed_between_two_429s_bounds_the_limit_whatever_the_bucket() -> 
     assert limiter.learner.floor == pytest.approx((39 - 1) / 10.0, rel=0.01)
 
 
-@pytest.mark.parametrize("spent_first", [True, False])
-def test_after_a_large_bucket_is_spent_the_span_after_caps_the_limit(spent_first: bool) -> None:
+@pytest.mark.parametrize(
+    ("spent_first", "first_retry_after", "capped"),
+    [
+        (True, 1.0, True),
+        # Nothing shows a bucket that held the hold-off's worth: what passed bounds nothing.
+        (False, 1.0, False),
+        # A Retry-After over a second: a window, whose spans pass what left it.
+        (True, 2.0, False),
+    ],
+)
+def test_after_a_large_bucket_is_spent_the_span_after_caps_the_limit(
+    spent_first: bool, first_retry_after: float, capped: bool
+) -> None:
     clock = FakeClock()
     limiter = RateLimiter(600, told=True, clock=clock)
     if spent_first:
         passing(limiter, clock, 30.0)  # ~295 pass in 30 s: far more than half the rate lets
-    limited_once(limiter, clock)  # the first 429: half the rate is tried
+    limited_once(limiter, clock, first_retry_after)  # the first 429: half the rate is tried
     trial = limiter.rate
-    start = clock.now - 1.0  # (the span began with the 429, before the hold-off)
+    start = clock.now - first_retry_after  # (the span began with the 429, before the hold-off)
     passed = passing(limiter, clock, 2.0)  # the callers keep up with the trial...
     clock.now += limiter.reserve().wait
     limiter.hold_off(1.0)  # ...and the bucket is empty again
-    if spent_first:
+    if capped:
         # The bucket held far more than the hold-off's worth, so it refilled at the limit all
-        # through the span, and the callers took all of it: the limit is about what passed
-        # over the span, well under the rate tried (half of ten a second).
-        span = clock.now - start
-        assert passed / span < limiter.learner.hi <= (passed + 1) / span
+        # through the span, and the callers took all of it: the limit is under what passed,
+        # plus one, over the span, well under the rate tried (half of ten a second).
+        assert limiter.learner.hi <= (passed + 1) / (clock.now - start)
         assert limiter.learner.hi < 0.9 * trial
     else:
-        # Nothing shows a bucket that held the hold-off's worth: what passed bounds nothing.
         assert limiter.learner.hi == pytest.approx(trial)
+
+
+def test_a_hold_off_lengthened_by_later_429s_counts_whole() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(600, told=True, clock=clock)
+    limiter.hold_off(1.0)  # a 429: quiet until 1.0...
+    clock.now += 0.5
+    limiter.hold_off(1.0)  # ...and one answering a request sent before it: until 1.5
+    clock.now += 2.0
+    assert limiter.learner.held == pytest.approx(0.5)  # the lengthening alone
+    assert limiter.learner._quiet(clock.now) == pytest.approx(1.5)  # the span's quiet
 
 
 def test_the_rate_has_a_floor() -> None:

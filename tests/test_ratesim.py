@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cortexio_sdk._ratelimit._limiter import Learner, Tuning
@@ -237,7 +239,8 @@ def test_a_bucket_of_a_minute_s_worth_once_spent_is_learnt_in_a_few_429s() -> No
     """Spent (a client not told the limit sends faster until the first 429), a bucket that held
     a minute's worth caps the limit from the span after: the bucket refilled at the limit
     through the hold-off, and the callers took all of it. Before, each trial of the bracket
-    met a 429: 4-9 of them over 90 s at each of 1-7/s (43 in all), against 2-5 now (25)."""
+    met a 429: 4-9 of them over 90 s at each of 1-7/s (43 in all, none at 10/s and over),
+    against 2-5 now (25)."""
     counts = {}
     for rate in WIDE_RATES:
         run = simulate(TokenBucket(rate, rate * 60), callers=16, seconds=90.0)
@@ -248,29 +251,37 @@ def test_a_bucket_of_a_minute_s_worth_once_spent_is_learnt_in_a_few_429s() -> No
     assert sum(counts.values()) <= 30, counts
 
 
-def test_against_a_token_bucket_no_rate_under_the_limit_is_taken_for_too_fast(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("latency", "jitter", "callers"), [(0.0, 0.0, (1, 64)), (0.002, 0.002, (16,))]
+)
+def test_against_a_token_bucket_what_passed_never_caps_the_limit_under_it(
+    monkeypatch: pytest.MonkeyPatch, latency: float, jitter: float, callers: tuple[int, ...]
 ) -> None:
     """What passed in a span caps the limit only where the bucket refilled at the limit all
-    through it: against a token bucket (requests arriving as sent), the slowest rate the
-    client takes to be too fast is never under the limit, whatever the burst."""
-    slowest: list[float] = []
-    limited = Learner.limited
+    through it: against every token bucket of the wide sweep, with 1 or 64 callers, or 16 whose
+    requests are delayed on their way, no cap is ever under the limit."""
+    caps: list[float] = []
+    ceiling = Learner._ceiling
 
-    def record(learner: Learner, now: float, seconds: float, *, unseen: float = 0.0) -> None:
-        limited(learner, now, seconds, unseen=unseen)
-        if learner.hi > 0.0:
-            slowest.append(learner.hi)
+    def record(learner: Learner, *args: Any, **kwargs: Any) -> float:
+        cap: float = ceiling(learner, *args, **kwargs)
+        if math.isfinite(cap):
+            caps.append(cap)
+        return cap
 
-    monkeypatch.setattr(Learner, "limited", record)
-    low = []
+    monkeypatch.setattr(Learner, "_ceiling", record)
+    low, capped = [], 0
     for name, make in wide_shapes():
-        if name.startswith("bucket"):
-            slowest.clear()
-            run = simulate(make(), callers=16, seconds=SECONDS)
-            if slowest and min(slowest) < run.limit * 0.999:
-                low.append((name, round(min(slowest) / run.limit, 3)))
+        if not name.startswith("bucket"):
+            continue
+        for count in callers:
+            caps.clear()
+            run = simulate(make(), callers=count, seconds=SECONDS, latency=latency, jitter=jitter)
+            capped += bool(caps)
+            if caps and min(caps) < run.limit:
+                low.append((name, count, round(min(caps) / run.limit, 3)))
     assert low == []
+    assert capped >= 10 * len(callers)  # (it is taken: buckets of 10 s' and a minute's worth)
 
 
 def test_a_spread_of_delays_is_the_same_for_a_seed_and_reaches_the_server_late() -> None:

@@ -67,8 +67,8 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   bucket refilled at the limit all along and the callers took all of it. A bucket of a
   minute's worth, spent by a client not told the limit, is then learnt in 2-5 429s over 90 s
   at 1-7/s, not 4-9 in trials that each met one (simulated). A cap under a rate known to pass,
-  or under the bound above, is dropped, and none is taken once a Retry-After over a second
-  was seen (a window's spans pass what left it, not what refilled). One case still misreads:
+  or under the bound above, is dropped, and none is taken for five minutes after a Retry-After
+  over a second (a window's spans pass what left it, not what refilled). One case misreads:
   a sliding window of 10 s at 13/s spent by the slow start frees, after, what the slow start
   sent 10 s before; read as a bucket's refill, it held the client to 0.26 of that limit until
   the probes (0.57 before; simulated).
@@ -203,16 +203,18 @@ class Learner:
         # The spans between 429s: a token bucket is empty whenever it answers 429.
         self.limited_at = -math.inf  # the last 429 (not one answering a hold-off)
         self.since_ok = self.since_sent = 0.0  # successes, and slots booked, since then
-        self.since_rate = self.since_top = self.rate  # the slowest and fastest rates since
-        self.held = 0.0  # the hold-off that followed it
+        # The slowest and fastest rates since then, and the widest gap between two slots booked.
+        self.since_rate, self.since_top, self.since_gap = self.rate, self.rate, 0.0
+        self.held = 0.0  # the last lengthening of the hold-off (kept for older versions)
         self.last_ok = self.last_time = 0.0  # the latest span: successes, seconds
         self.span_ok = self.span_time = self.spans = 0.0  # decayed sums over spans
         # The span with the most successes of the last `bucket_memory` s, how long it lasted
         # and when it ended: the bucket holds at least what passed in it beyond the limit.
         self.big_ok, self.big_time, self.big_at = 0.0, 0.0, -math.inf
-        # A Retry-After over a second was seen: no token bucket at a limit of one a second or
-        # more (a window, whose spans pass what left it, not what refilled): no cap then.
-        self.long_retry = False
+        # When a Retry-After over a second was last seen: no token bucket at a limit of one a
+        # second or more (a window, whose spans pass what left it, not what refilled), so no
+        # cap for `window_memory` s after.
+        self.long_retry_at = -math.inf
         # The burst: requests the server was seen to take at once.
         self.burst = 1.0
         self.burst_at = -math.inf  # when a request last went ahead of its paced slot
@@ -350,7 +352,8 @@ class Learner:
         """A 429 asked every caller for `seconds` of quiet. `unseen`: successes that may not be
         reported yet (other processes of a fleet report theirs at their next step)."""
         t = self.tuning
-        self.long_retry = self.long_retry or seconds > 1.0
+        if seconds > 1.0:
+            self.long_retry_at = now
         if now >= self.hold:  # a new signal, not one more answer to requests held off
             burst = now - self.burst_at <= t.burst_grace
             quiet = self.spacing > max(t.quiet_spell, 2.0 / self.rate)
@@ -369,9 +372,10 @@ class Learner:
             ceiling = self._ceiling(now, busy and not (burst or quiet), unseen)
             first = self.limited_at == -math.inf
             self._end_span(now)
-            if ceiling <= max(self.floor, self.lo):
-                # Under what passed, or a rate that did: an assumption failed (a window, not a
-                # bucket; another client's spending).
+            if ceiling <= max(self.floor, self.lo if self.trial else 0.0):
+                # Under what passed, or a rate that did (while it is believed: a steady rate
+                # that met a 429 is not): an assumption failed (a window, not a bucket; another
+                # client's spending).
                 ceiling = math.inf
             if burst:
                 # A request sent early met it: the burst was too large, not the rate.
@@ -398,6 +402,8 @@ class Learner:
             self.starting = False
             self.excused = 0.0
             self._window(now, seconds, busy)
+            # The span starts at the rate set now.
+            self.since_rate, self.since_top, self.since_gap = self.rate, self.rate, 0.0
         if self.hi > 0.0:  # a hold-off lets the bucket save up at most this much
             self.credit = self.hi * seconds
         self._hold(now, seconds)
@@ -558,6 +564,7 @@ class Learner:
         # (A hold-off is no quiet spell: the gap counts from its end.)
         gap = send_at - max(self.last_sent, self.hold) if self.last_sent > -math.inf else interval
         self.spacing = max(gap, interval)
+        self.since_gap = max(self.since_gap, gap)
         self.last_sent = send_at
         idle = max(2 * interval, self.tuning.confirm_seconds)
         if self.trial and send_at - max(self.trial_at, self.last_trial_send, self.hold) > idle:
@@ -617,21 +624,25 @@ class Learner:
         (too fast: it met a 429) would let through. A minute's bucket, spent, is so learnt
         from the first span after it instead of by trials that each meet a 429. Sent at more
         than one rate, or with callers not keeping up, the bucket may have filled and lost
-        tokens: no cap then.
+        tokens: no cap then; nor within `window_memory` s of a Retry-After over a second (a
+        window's spans pass what left it, not what refilled).
         """
-        rate = self.rate
+        rate, t = self.rate, self.tuning
         one_rate = self.since_rate >= rate * (1 - 1e-9) and self.since_top <= rate * (1 + 1e-9)
-        if self.limited_at == -math.inf or not busy or not one_rate or self.long_retry:
+        # (Callers kept up: no slot went unbooked, so the bucket never sat idle and filled.)
+        kept_up = busy and self.since_gap <= 1.5 / rate
+        long_retry = now - self.long_retry_at <= t.window_memory
+        if self.limited_at == -math.inf or not kept_up or not one_rate or long_retry:
             return math.inf
         span = now - self.limited_at
         quiet = self._quiet(now)
         sending = span - quiet
         # (Everything sent passes until the 429 that ends the span: what passed is what the
         # callers sent.)
-        if sending <= 0.0 or self.since_ok < self.tuning.saturated * rate * sending - 1.0:
+        if sending <= 0.0 or self.since_ok < t.saturated * rate * sending - 1.0:
             return math.inf
         shown = self.big_ok - rate * self.big_time
-        if now - self.big_at > self.tuning.bucket_memory or shown < rate * quiet + 1.0:
+        if now - self.big_at > t.bucket_memory or shown < rate * quiet + 1.0:
             return math.inf
         return (self.since_ok + unseen + 1.0) / span
 
@@ -657,7 +668,6 @@ class Learner:
             self.floor = self._bound()
         self.limited_at, self.since_ok, self.since_sent = now, 0.0, 0.0
         # (The fastest from the rate set next: a 429 lowers it.)
-        self.since_rate, self.since_top = self.rate, 0.0
 
     def _bound(self) -> float:
         """The limit is at least this: a bucket answering 429 holds under one token, so what
