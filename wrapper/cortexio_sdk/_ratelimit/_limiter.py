@@ -667,7 +667,6 @@ class Learner:
             self.spans = self.spans * decay + 1.0
             self.floor = self._bound()
         self.limited_at, self.since_ok, self.since_sent = now, 0.0, 0.0
-        # (The fastest from the rate set next: a 429 lowers it.)
 
     def _bound(self) -> float:
         """The limit is at least this: a bucket answering 429 holds under one token, so what
