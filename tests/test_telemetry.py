@@ -92,7 +92,9 @@ async def test_run_and_wait_traced_through_a_429_and_a_retry(
     fake.faults.errors(429, count=1, retry_after=1, method="POST")
     fake.faults.errors(503, count=1, method="GET")
 
-    done = await _under_caller(kind, _client(kind, fake), "run_and_wait", QUERY, timeout=30)
+    # (Held to the end: the rate gauge reads the clients still alive when the metrics are read.)
+    client = _client(kind, fake)
+    done = await _under_caller(kind, client, "run_and_wait", QUERY, timeout=30)
 
     caller = otel.one("caller")
     create, wait = otel.one("createQuery"), otel.one(names.WAIT_SPAN)
