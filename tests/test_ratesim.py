@@ -251,6 +251,17 @@ def test_a_bucket_of_a_minute_s_worth_once_spent_is_learnt_in_a_few_429s() -> No
     assert sum(counts.values()) <= 30, counts
 
 
+def test_after_a_probe_the_bracket_reads_a_small_bucket_s_savings_against_the_floor_now() -> None:
+    """A bucket of 2 at 14.8/s: the first bracket stops at 0.94 of the limit, its trials'
+    savings read against a floor still low (they say the bucket holds about ten). Read once,
+    they stopped every probe's bracket at that same rate: 0.90 of the limit over minutes 2-10.
+    Read again against the floor each minute's spans raised, the bracket narrows on."""
+    run = simulate(TokenBucket(14.8, 2.0), callers=16, seconds=600.0)
+    assert run.failed == 0
+    assert run.goodput(120, 600) >= 0.94
+    assert run.share_429(120, 600) <= 0.01
+
+
 @pytest.mark.parametrize(
     ("latency", "jitter", "callers"), [(0.0, 0.0, (1, 64)), (0.002, 0.002, (16,))]
 )

@@ -33,8 +33,8 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   meanwhile would have run out (`_drain`: its savings over the rate's excess, at most
   `patience`). `hi` is the slowest rate that met a 429. Each trial is the geometric middle; once
   hi is within `precision` of lo (or `patient_precision`, when telling more would take longer
-  than `patience`) the client keeps to `margin` of lo. After a failed trial lo is tried again
-  first: a bucket's savings can make a too-fast rate look confirmed.
+  than `patience`: `_bracket_savings`) the client keeps to `margin` of lo. After a failed
+  trial lo is tried again first: a bucket's savings can make a too-fast rate look confirmed.
 - The slow start's first 429, met under half the maximum, is excused once (`_excuse`):
   a replica that started while others had spent the bucket would otherwise bracket the limit
   under that small rate and stay there until the probes climbed back (0.11-0.38 of limits of
@@ -197,8 +197,10 @@ class Learner:
         self.trial_sent = 0.0  # slots booked since then
         # What a bucket may save up: during the last hold-off (at most hi times its length),
         # and the most a trial was seen to get through beyond the limit.
-        self.credit = 1.0
-        self.savings = 1.0
+        self.credit = self.savings = 1.0
+        # The failed trial that showed the most savings: its successes and seconds, read
+        # again against the floor as it rises (0: none yet).
+        self.saved_ok = self.saved_time = 0.0
         self.failures = 0.0  # trials that met a 429: after two, `savings` is evidence enough
         # The spans between 429s: a token bucket is empty whenever it answers 429.
         self.limited_at = -math.inf  # the last 429 (not one answering a hold-off)
@@ -528,6 +530,8 @@ class Learner:
         self.hi = min(self.hi, ceiling)
         # What passed beyond the limit came from the bucket's savings.
         self.savings = max(self.savings, self.trial_ok - self.floor * elapsed)
+        if self.trial_ok - self.floor * elapsed >= self._likely_savings():
+            self.saved_ok, self.saved_time = self.trial_ok, elapsed
         self.failures += 1
         if self.probing:
             # A probe passes on a full bucket's savings: only the steady rate before it is
@@ -599,8 +603,31 @@ class Learner:
 
     def _drain(self, rate: float, reference: float) -> float:
         """Seconds at `rate` for a bucket's savings to run out if the limit were `reference`."""
-        saved = self.savings if self.failures >= 2 else max(self.credit, self.savings)
+        saved = self._saved()
         return saved / (rate - reference) if rate > reference else 0.0
+
+    def _saved(self) -> float:
+        """What a bucket may hold beyond the limit at a trial's start, at its largest: the most
+        a failed trial got through beyond the floor then (after two failures), else at least
+        what the last hold-off let it save."""
+        return self.savings if self.failures >= 2 else max(self.credit, self.savings)
+
+    def _bracket_savings(self) -> float:
+        """The savings that decide whether a bracket is still worth narrowing (`_next`).
+
+        The first bracket takes them at their largest (`_saved`): read against a floor that
+        is still low they overstate a small bucket, which stops it before trials too long to
+        tell in time. Once the client has been steady and probes, they are read again against
+        the floor now (`_likely_savings`): read once, they held a bucket of 2 at 14.8/s to 0.90
+        of its limit over minutes 2-10, each probe's bracket stopping at the same rate, 0.92 of
+        the limit (0.95 now; simulated, BENCHMARKS.md figure 8's ten minutes).
+        """
+        return self._saved() if self.steady_lo <= 0.0 else self._likely_savings()
+
+    def _likely_savings(self) -> float:
+        """The failed trial that showed the most savings, read against the floor now: what
+        it got through beyond what the floor says refilled meanwhile."""
+        return max(1.0, self.saved_ok - self.floor * self.saved_time)
 
     def _refutes_lo(self, now: float) -> bool:
         """Whether the span a new 429 ends shows `lo` too fast: the callers sent at `lo` or
@@ -693,7 +720,7 @@ class Learner:
             hi <= lo * (1.0 + t.precision)
             or (
                 hi <= lo * (1.0 + t.patient_precision)
-                and self._drain(math.sqrt(lo * hi), lo) > t.patience
+                and self._bracket_savings() / (math.sqrt(lo * hi) - lo) > t.patience
             )
         ):
             # Close enough, or so close that telling more would take too long: steady, and
