@@ -76,7 +76,11 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   It starts again under it: about the savings over how long it lasted under it, at least half.
 - Every 300 requests (a minute at least) the steady client tries `first_step` faster, doubling
   the step while it passes: a limit that doubled is found in a few trials; one that did not
-  costs a 429 a probe.
+  costs a 429 a probe. A probe passes a step or two on a bucket's savings, so one that met its
+  429 no further than two steps past the rate that met one before it showed no rise: that rate
+  still bounds the limit. (Bracketed again from the rate kept, with the failed probe's rate as
+  the bound, the trials met one or two more 429s each minute: 0.93-0.95 of limits of 5-14.8/s
+  with a bucket of 2, over minutes 2-10; 0.95-0.97 now, simulated.)
 - Every rate change voids the slots booked at the old rate; sleepers confirm their slot at
   least every RECHECK s, so a new rate applies within a second however many callers wait.
 - Every 429 makes every caller hold off until its Retry-After has passed; 429s arriving during
@@ -187,7 +191,8 @@ class Learner:
         self.excusable = True  # no 429 excused yet
         self.verified = True  # lo passed again since the last 429 (else it is tried first)
         self.probing = False  # trying faster after a steady spell: has the limit risen?
-        self.steady_lo = 0.0  # lo during that steady spell
+        # lo and hi during that steady spell
+        self.steady_lo = self.steady_hi = 0.0
         self.probe_at = math.inf  # when a steady client next tries faster
         self.steady_at = now  # when the client last became steady
         # The trial of `rate`, when it is not yet known to pass.
@@ -321,7 +326,7 @@ class Learner:
         if not self.trial:
             if now >= self.probe_at:  # steady a good while: has the limit risen?
                 self.probing = True
-                self.steady_lo = self.lo
+                self.steady_lo, self.steady_hi = self.lo, self.hi
                 self.hi = 0.0
                 self.step = t.first_step
                 self._next(now)
@@ -535,7 +540,10 @@ class Learner:
         self.failures += 1
         if self.probing:
             # A probe passes on a full bucket's savings: only the steady rate before it is
-            # known to pass.
+            # known to pass. One that passed no more than two steps beyond the rate that met
+            # a 429 before it showed no rise: that rate still bounds the limit.
+            if self.lo <= self.steady_hi * (1.0 + 2.0 * self.tuning.first_step):
+                self.hi = min(self.hi, self.steady_hi)
             self.lo = self.steady_lo
             self.probing = False
         elif refuted:  # and so was the rate thought to pass
