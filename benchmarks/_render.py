@@ -308,7 +308,7 @@ def _matrix(rows: Sequence[dict[str, Any]], bursts: Sequence[str], text: Any) ->
 
 def _between_text(cell: dict[str, Any]) -> str:
     """Goodput and 429s over seconds 30-60; in bold, with the span that misses, if one does."""
-    text = f"{cell['goodput_late']:.2f}, {cell['count_429_late']}"
+    text = f"{cell['goodput_late']:.3f}, {cell['count_429_late']}"
     if cell["meets"]:
         return text
     late = cell["goodput_late"] >= 0.95 and cell["share_429_late"] <= 0.01
@@ -364,14 +364,14 @@ def _long_summary(long: Sequence[dict[str, Any]]) -> tuple[str, str]:
     name = f"bucket {worst['rate']:.3g}/s burst {worst['burst']}"
     row = (
         f"| 8 token buckets over ten minutes, {len(long)} cells (simulated), minutes 2-10 "
-        f"| - | worst cell: {name}, 16 callers: **{worst['goodput']:.2f}** of the limit, "
-        f"{worst['share_429']:.1%} 429s | {met} of {len(long)} cells meet it "
+        f"| - | worst cell: {name}, 16 callers: **{worst['goodput']:.3f}** of the limit, "
+        f"{worst['share_429']:.2%} 429s | {met} of {len(long)} cells meet it "
         f"| every cell >= 0.95, <= 1 % 429s, no failed call | {_met(met == len(long))} |"
     )
     lead = (
         f"{met} of {len(long)} cells keep to at least 0.95 of the limit with at most 1 % of "
-        f"429s. The worst: {name}, {worst['goodput']:.2f} of the limit, "
-        f"{worst['share_429']:.1%} 429s ({worst['count_429']}), its worst minute "
+        f"429s. The worst: {name}, {worst['goodput']:.3f} of the limit, "
+        f"{worst['share_429']:.2%} 429s ({worst['count_429']}), its worst minute "
         f"{worst['worst_minute']:.2f}."
     )
     return row, lead
