@@ -76,11 +76,14 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   It starts again under it: about the savings over how long it lasted under it, at least half.
 - Every 300 requests (a minute at least) the steady client tries `first_step` faster, doubling
   the step while it passes: a limit that doubled is found in a few trials; one that did not
-  costs a 429 a probe. A probe passes a step or two on a bucket's savings, so one that met its
-  429 no further than two steps past the rate that met one before it showed no rise: that rate
-  still bounds the limit. (Bracketed again from the rate kept, with the failed probe's rate as
-  the bound, the trials met one or two more 429s each minute: 0.93-0.95 of limits of 5-14.8/s
-  with a bucket of 2, over minutes 2-10; 0.95-0.97 now, simulated.)
+  costs a 429 a probe. A probe passes a step or two on a bucket's savings: one that passed no
+  rate beyond the one that met a 429 before it showed no rise, and that rate still bounds the
+  limit; so does one that passed at most twice `first_step` beyond it, every other time (a
+  limit that rose a few % passes alike, and the next such probe brackets from its own 429).
+  Bracketed again from the rate kept every time, the trials met one or two more 429s each
+  minute: 0.90-0.95 of limits of 5-14.8/s with a bucket of 2 over minutes 2-10, 0.949-0.968
+  now (simulated). After a probe the bracket also reads the savings of its failed trials
+  against the floor now (`_bracket_savings`).
 - Every rate change voids the slots booked at the old rate; sleepers confirm their slot at
   least every RECHECK s, so a new rate applies within a second however many callers wait.
 - Every 429 makes every caller hold off until its Retry-After has passed; 429s arriving during
@@ -191,8 +194,9 @@ class Learner:
         self.excusable = True  # no 429 excused yet
         self.verified = True  # lo passed again since the last 429 (else it is tried first)
         self.probing = False  # trying faster after a steady spell: has the limit risen?
-        # lo and hi during that steady spell
-        self.steady_lo = self.steady_hi = 0.0
+        # lo and hi during that steady spell, and whether the last failed probe, having passed
+        # beyond that hi, was still bounded by it (`_trial_failed`)
+        self.steady_lo, self.steady_hi, self.kept_hi = 0.0, 0.0, False
         self.probe_at = math.inf  # when a steady client next tries faster
         self.steady_at = now  # when the client last became steady
         # The trial of `rate`, when it is not yet known to pass.
@@ -401,6 +405,7 @@ class Learner:
                 self.probing = False
                 if not first:  # (what passed before says nothing of the bucket now)
                     self.big_ok, self.big_time, self.big_at = 0.0, 0.0, -math.inf
+                self._forget_steady()
                 self.span_ok, self.span_time, self.spans = self.last_ok, self.last_time, 1.0
                 self.floor = self._bound()
                 self._next(now)
@@ -540,10 +545,16 @@ class Learner:
         self.failures += 1
         if self.probing:
             # A probe passes on a full bucket's savings: only the steady rate before it is
-            # known to pass. One that passed no more than two steps beyond the rate that met
-            # a 429 before it showed no rise: that rate still bounds the limit.
-            if self.lo <= self.steady_hi * (1.0 + 2.0 * self.tuning.first_step):
-                self.hi = min(self.hi, self.steady_hi)
+            # known to pass. One that passed nothing beyond the rate that met a 429 before
+            # it showed no rise: that rate still bounds the limit. So does one that passed
+            # no more than twice `first_step` beyond it, the first time: the next such probe
+            # brackets from its own 429 (a limit that rose a few % passes both alike).
+            if self.steady_hi > 0.0:
+                near = self.lo <= self.steady_hi * (1.0 + 2.0 * self.tuning.first_step)
+                kept = self.lo <= self.steady_hi or (near and not self.kept_hi)
+                if kept:
+                    self.hi = min(self.hi, max(self.steady_hi, self.floor))
+                self.kept_hi = kept and self.lo > self.steady_hi
             self.lo = self.steady_lo
             self.probing = False
         elif refuted:  # and so was the rate thought to pass
@@ -626,11 +637,18 @@ class Learner:
         The first bracket takes them at their largest (`_saved`): read against a floor that
         is still low they overstate a small bucket, which stops it before trials too long to
         tell in time. Once the client has been steady and probes, they are read again against
-        the floor now (`_likely_savings`): read once, they held a bucket of 2 at 14.8/s to 0.90
-        of its limit over minutes 2-10, each probe's bracket stopping at the same rate, 0.92 of
-        the limit (0.95 now; simulated, BENCHMARKS.md figure 8's ten minutes).
+        the floor now (`_likely_savings`), never above their largest: read once, they stopped
+        every probe's bracket with a bucket of 2 at 14.8/s where the first stopped (lo at 0.94
+        of the limit, sending 0.92), 0.90 of it over minutes 2-10 (0.956 now with the probes'
+        bound, `_trial_failed`; simulated, BENCHMARKS.md figure 8's ten minutes). A trial still
+        lasts as long as the savings at their largest need (`_drain`): this only decides
+        whether to make it.
         """
-        return self._saved() if self.steady_lo <= 0.0 else self._likely_savings()
+        if self.steady_lo <= 0.0:
+            return self._saved()
+        # (Never more than before: read against a floor that fell with the limit, the trial
+        # would overstate the bucket more than the largest reading did.)
+        return min(self._saved(), self._likely_savings())
 
     def _likely_savings(self) -> float:
         """The failed trial that showed the most savings, read against the floor now: what
@@ -728,7 +746,7 @@ class Learner:
             hi <= lo * (1.0 + t.precision)
             or (
                 hi <= lo * (1.0 + t.patient_precision)
-                and self._bracket_savings() / (math.sqrt(lo * hi) - lo) > t.patience
+                and self._bracket_savings() > t.patience * (math.sqrt(lo * hi) - lo)
             )
         ):
             # Close enough, or so close that telling more would take too long: steady, and
@@ -740,6 +758,12 @@ class Learner:
             self._try(now, math.sqrt(lo * hi))
         else:
             self._try(now, lo * (1.0 + self.step))
+
+    def _forget_steady(self) -> None:
+        """The limit is learnt afresh (it fell, or this process took a share of a fleet's): what
+        the steady spells and their probes showed of the old one goes."""
+        self.steady_lo, self.steady_hi, self.kept_hi = 0.0, 0.0, False
+        self.saved_ok = self.saved_time = 0.0
 
     def _probe_after(self, rate: float) -> float:
         """Seconds of steady sending at `rate` before trying faster (a window: three of it)."""
@@ -778,6 +802,7 @@ class Learner:
         self.step = self.tuning.first_step
         self.starting = self.probing = False
         self.excused = 0.0
+        self._forget_steady()
         probe_at = now + self._probe_after(self.lo) if self.lo < self.top else math.inf
         self._steady(now, self.lo, probe_at)
         self.tat = max(self.tat, now)
