@@ -10,6 +10,8 @@ over every shape of `wide_shapes()` and `change_shapes()` (more than 200):
 - where the server forgets within a second (a bucket holding at most a second's worth, a
   window of a second), the steady state (seconds 30-60) and the learning (0-20);
 - a limit that halves or doubles mid-run is followed;
+- over ten minutes, a steady client's probes for a higher limit cost little against small
+  buckets, and still find a limit that rose a few %;
 - against a bucket of one with requests spread in time on their way, near the best fixed pace.
 
 Where the issue's strictest bounds are not met (a bucket or window that remembers ten seconds

@@ -547,8 +547,8 @@ class Learner:
             # A probe passes on a full bucket's savings: only the steady rate before it is
             # known to pass. One that passed nothing beyond the rate that met a 429 before
             # it showed no rise: that rate still bounds the limit. So does one that passed
-            # no more than twice `first_step` beyond it, the first time: the next such probe
-            # brackets from its own 429 (a limit that rose a few % passes both alike).
+            # no more than twice `first_step` beyond it, unless the probe before it did too:
+            # then it brackets from its own 429 (a limit that rose a few % passes both).
             if self.steady_hi > 0.0:
                 near = self.lo <= self.steady_hi * (1.0 + 2.0 * self.tuning.first_step)
                 kept = self.lo <= self.steady_hi or (near and not self.kept_hi)
