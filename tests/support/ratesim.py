@@ -141,6 +141,7 @@ def simulate(
     told: bool = False,
     latency: float = 0.0,
     jitter: float = 0.0,
+    stalls: tuple[float, float] | None = None,
 ) -> Result:
     """`callers` callers sharing one client, each sending GETs back to back for `seconds`.
 
@@ -150,6 +151,10 @@ def simulate(
     `latency`, `jitter`: each way, a request takes `latency` seconds plus a random delay of mean
     `jitter` (exponential: mostly small, now and then several times it), as a loaded machine
     and network add to the wall clock. 0 and 0: a request is answered the instant it is sent.
+    `stalls`: (mean seconds apart, seconds each): the machine stops now and then, as one with
+    more runnable processes than cores does: nothing the client or the server does happens
+    during a stall, and what fell due in it happens at its end, in order (callers that woke
+    late send together; requests the server had not read yet are read together).
     """
     clock = FakeClock(0.0)  # the run's seconds count from 0
     limiter = RateLimiter(requests_per_minute, told=told, clock=clock)
@@ -241,8 +246,16 @@ def simulate(
 
     for caller in range(callers):
         start_call(caller)
+    stalled = _stalls(stalls, seconds, seed)
     while events and events[0][0] < seconds:
-        clock.now, _, caller, call, previous = heapq.heappop(events)
+        at, index, caller, call, previous = heapq.heappop(events)
+        while stalled and stalled[0][1] <= at:
+            stalled.pop(0)  # (over before this event fell due)
+        if stalled and stalled[0][0] <= at:
+            # Due during a stall: at its end, in the order it was scheduled.
+            heapq.heappush(events, (stalled[0][1], index, caller, call, previous))
+            continue
+        clock.now = at
         if isinstance(previous, _Arrive):
             arrive(caller, call)
         elif isinstance(previous, _Answered):
@@ -312,6 +325,21 @@ def _delays(latency: float, jitter: float, seed: int) -> Callable[[], float]:
     if jitter <= 0.0:
         return lambda: latency
     return lambda: latency + draws.expovariate(1.0 / jitter)
+
+
+def _stalls(stalls: tuple[float, float] | None, seconds: float, seed: int) -> list[list[float]]:
+    """The stalls of a run, [start, end] each, in order: exponentially spread starts (the same
+    for a seed), each `stalls[1]` long."""
+    if stalls is None:
+        return []
+    every, length = stalls
+    draws, at, found = random.Random(seed + 2), 0.0, []
+    while True:
+        at += draws.expovariate(1.0 / every)
+        if at >= seconds:
+            return found
+        found.append([at, at + length])
+        at += length
 
 
 class _Arrive:
