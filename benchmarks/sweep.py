@@ -8,10 +8,12 @@ Beside it in the same cells: plain retry (each caller sleeps the Retry-After and
 limiter), and the SDK told the limit (what a user who knows the shape's rate gets). Then a limit
 that halves or doubles mid-run, a bucket another client spends, limits between the sweep's
 rates, token buckets over ten minutes (the steady state with its probes for a higher limit),
-windows of a minute and of 5-10 s (fixed and sliding) over ten minutes, and buckets of one with
-requests spread in time beside the best fixed pace. Figures 4 and 7 measure a sample of these
+windows of a minute and of 5-10 s (fixed and sliding) over ten minutes, buckets of one with
+requests spread in time beside the best fixed pace, and small buckets on a machine that stalls
+now and then, beside the best fixed pace there. Figures 4 and 7 measure a sample of these
 cells on the wall clock; tests/test_ratesim.py holds the limiter to its bounds over 228 shapes.
-`--quick` (CI's smoke run) keeps two cells of each of the two tables of many rates.
+`--quick` (CI's smoke run) keeps two cells of each of the two tables of many rates, and one
+stall's six cells.
 """
 
 from __future__ import annotations
@@ -285,6 +287,42 @@ def _spread() -> list[dict[str, Any]]:
     return rows
 
 
+# A loaded machine: (mean seconds between stalls, seconds each). The process (client and fake
+# alike) stops, and what fell due meanwhile happens at the stall's end.
+STALLS = ((10.0, 0.3), (5.0, 0.1), (2.0, 0.15))
+STALL_RATES = (5.0, 10.0, 1000 / 60)
+STALL_BURSTS = ("1", "2", "5", "1 s")
+
+
+def _stalled(quick: bool) -> list[dict[str, Any]]:
+    """Token buckets on a machine that stalls now and then (ratesim's `stalls`), 16 callers,
+    seconds 30-60: the SDK (not told the limit), plain retry, and the best fixed pace for the
+    shape and the stalls (an oracle that knows both)."""
+    rows = []
+    for every, length in STALLS[1:2] if quick else STALLS:
+        for rate in STALL_RATES:
+            for name in STALL_BURSTS[:2] if quick else STALL_BURSTS:
+                make = partial(TokenBucket, rate, _burst(rate, name))
+                stalls = (every, length)
+                share, best = best_pace(make, seconds=SECONDS, stalls=stalls)
+                run = simulate(make(), callers=16, seconds=SECONDS, stalls=stalls)
+                plain = simulate(make(), callers=16, seconds=SECONDS, stalls=stalls, client="plain")
+                rows.append(
+                    {
+                        "server": f"bucket {rate:.3g}/s burst {name}",
+                        "stalls": [every, length],
+                        "sdk": _figures(run),
+                        "plain": _figures(plain),
+                        "best": {
+                            "pace": share,
+                            "goodput": best.goodput(30, 60),
+                            "share_429": best.share_429(30, 60),
+                        },
+                    }
+                )
+    return rows
+
+
 def main() -> None:
     quick = quick_flag()
     sdk = _cells()
@@ -303,6 +341,7 @@ def main() -> None:
             "spent": _spent(),
             "windows": _windows(),
             "spread": _spread(),
+            "stalled": _stalled(quick),
             "change_at": CHANGE_AT,
         }
     )

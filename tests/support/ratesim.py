@@ -272,16 +272,24 @@ def paced(
     seconds: float,
     latency: float = 0.0,
     jitter: float = 0.0,
+    stalls: tuple[float, float] | None = None,
     seed: int = 0,
 ) -> Result:
     """A client that knows the shape: one request every 1/`rate` s, each reaching the server
     `latency` plus a random delay of mean `jitter` later (as `simulate`), and after a 429 none
     sent until its Retry-After has passed since the answer came back. No learning: what the
-    best pace for a shape and a spread of delays can get."""
+    best pace for a shape and a spread of delays can get. `stalls` as `simulate`: a request
+    due in a stall goes at its end, and the next one a whole interval later (what the stall
+    lost is not made up: the best a pace can do against a small bucket)."""
     delay = _delays(latency, jitter, seed)
+    stalled = _stalls(stalls, seconds, seed)
     result = Result(seconds=seconds, limit=server.limit, limit_at=server.limit_at)
     sent, hold = 0.0, 0.0
     while sent < seconds:
+        while stalled and stalled[0][1] <= sent:
+            stalled.pop(0)
+        if stalled and stalled[0][0] <= sent:
+            sent = stalled[0][1]
         arrival = sent + delay()
         retry_after = server.answer(arrival)
         if retry_after is None:
@@ -299,17 +307,19 @@ def best_pace(
     seconds: float,
     latency: float = 0.0,
     jitter: float = 0.0,
+    stalls: tuple[float, float] | None = None,
     start: float = 30.0,
     most_429: float = 0.01,
 ) -> tuple[float, Result]:
     """The pace (as a share of the limit) that gets the most from `start` to the end with at
     most `most_429` of requests answered 429 there, and its run: an oracle for a shape and a
-    spread of delays, tried from 0.50 to 1.00 of the limit in steps of 0.005."""
+    spread of delays (or stalls), tried from 0.50 to 1.00 of the limit in steps of 0.005."""
     best: tuple[float, Result] | None = None
     for step in range(100, 201):
         share = step * 0.005
         server = make()
-        run = paced(server, share * server.limit, seconds=seconds, latency=latency, jitter=jitter)
+        rate = share * server.limit
+        run = paced(server, rate, seconds=seconds, latency=latency, jitter=jitter, stalls=stalls)
         if run.share_429(start) > most_429:
             continue
         if best is None or run.goodput(start) > best[1].goodput(start):

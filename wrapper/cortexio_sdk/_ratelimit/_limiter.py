@@ -171,7 +171,7 @@ class Tuning:
     window_memory: float = 300.0  # ...and a window not told again for this long is forgotten
     # Callers that woke late (a stalled machine) go no closer together than the burst allows,
     # give or take this share of an interval (what `margin` leaves a bucket of one).
-    release_slack: float = 0.015
+    release_slack: float = 0.01
 
 
 class Learner:
