@@ -154,6 +154,46 @@ def silent_redis() -> Iterator[str]:
         yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
 
 
+class StallingProxy:
+    """A TCP proxy to a real Redis that can hold back its replies for a while (`stall`), as a
+    loaded host or a Redis pausing for a fork does: the connection stays up, answers come late."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("redis://").split("/")[0].rsplit(":", 1)
+        self._upstream = (host, int(port))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self._listener.getsockname()[1]}/0"
+        self._until = 0.0
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stall(self, seconds: float) -> None:
+        self._until = time.monotonic() + seconds
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                server = socket.create_connection(self._upstream)
+                self._sockets += [client, server]
+                threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+                threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                while time.monotonic() < self._until:
+                    time.sleep(0.01)
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        for each in self._sockets:
+            each.close()
+
+
 async def book(kind: Kind, limiter: Any) -> Any:
     """One slot, through the sync or the async step."""
     return limiter.reserve() if kind == "sync" else await limiter.areserve()
@@ -477,7 +517,8 @@ async def test_a_silent_cluster_node_costs_one_timeout_not_two(
             node.resume()
         assert not ticket.shared
         assert 0.25 <= elapsed < 0.5
-        assert "Timeout" in redis_warnings(caplog.records, "failed")[0]
+        # (One slow step just after an answer: no outage, test_one_slow_step_...)
+        assert redis_warnings(caplog.records, "failed") == []
     finally:
         await limiter.aclose()
 
@@ -659,6 +700,46 @@ async def test_a_cancelled_probe_leaves_the_next_caller_free_to_probe(
         finally:
             await limiter.aclose()
     assert len(redis_warnings(caplog.records, "failed")) == 1
+
+
+def test_one_slow_step_while_redis_answers_is_no_outage(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A step that times out just after Redis answered: that caller limits itself alone, and
+    nobody else does; no warning, no fallback to a share, the next step is shared again."""
+    proxy = StallingProxy(redis_server.url)
+    limiter = bind(proxy.url, timeout=0.2, retry_interval=60)
+    try:
+        assert limiter.reserve().shared
+        proxy.stall(0.4)
+        started = time.monotonic()
+        slow = limiter.reserve()
+        assert not slow.shared
+        assert 0.2 <= time.monotonic() - started < 1.0  # one `timeout`, then locally
+        time.sleep(0.4)  # the stall ends
+        assert limiter.reserve().shared  # not down: nobody waited for a probe
+    finally:
+        limiter.close()
+        proxy.close()
+    assert redis_warnings(caplog.records, "failed") == []
+    assert redis_back(caplog.records) == []
+
+
+def test_a_redis_slow_for_longer_than_the_grace_is_an_outage_warned_once(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy = StallingProxy(redis_server.url)
+    limiter = bind(proxy.url, timeout=0.2, retry_interval=60)
+    try:
+        assert limiter.reserve().shared
+        proxy.stall(60)
+        tickets = [limiter.reserve() for _ in range(12)]  # 2.4 s of timeouts, then local ones
+        assert not any(ticket.shared for ticket in tickets)
+    finally:
+        limiter.close()
+        proxy.close()
+    (warning,) = redis_warnings(caplog.records, "failed")
+    assert "Timeout" in warning
 
 
 def test_state_that_is_not_ours_falls_back_instead_of_failing_calls(

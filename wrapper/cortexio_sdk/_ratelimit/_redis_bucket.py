@@ -13,8 +13,10 @@ Redis is a helper, never a reason for a call to fail: each step is bounded by th
 `timeout` (a broken pooled connection is retried once, a timeout never); when Redis fails the
 client falls back to its in-process limiter (one warning per outage), set to its share of the
 rate the fleet last had (Redis counts the clients that booked lately), lets one caller ask Redis
-again every `retry_interval`, and logs when it is back. The Redis keys are a digest (see
-`RedisLimiter.bind`); the API key never reaches Redis.
+again every `retry_interval`, and logs when it is back. A step that times out within
+`SLOW_STEP_GRACE` s (and twice `timeout`) of Redis's last answer is a slow step, not an outage:
+that caller alone limits itself locally, and the next step asks Redis. The Redis keys are a
+digest (see `RedisLimiter.bind`); the API key never reaches Redis.
 
 With `cluster=True` the same script runs through redis-py's cluster clients: its two keys share
 a hash tag, so it runs on the one node that holds the key's slot.
@@ -62,6 +64,9 @@ STATE_TTL_MS = 10 * 60 * 1000
 _MAX_WAIT = 3600.0
 # A client that booked within this many seconds counts as sharing the key (for the fallback).
 ACTIVE_SECONDS = 10
+# A step that timed out within this long (plus twice the step's `timeout`) of Redis's last answer
+# to this client is a slow step, not an outage: that caller alone limits itself locally.
+SLOW_STEP_GRACE = 1.0
 # Reads and writes of one step before it gives up (another client wrote in between each time).
 CAS_ATTEMPTS = 16
 # What a failed step may raise: Redis's errors, socket errors and timeouts, a reply that cannot
@@ -95,6 +100,7 @@ class RedisBucket:
         self._down = False  # in an outage: the local limiter decides
         self._probing = False  # one caller is asking Redis whether it is back
         self._retry_at = 0.0
+        self._answered_at = -math.inf  # when Redis last answered a step (never yet)
         self._fleet: tuple[float, int] | None = None  # the shared rate and clients, last seen
         # A step waits for a pooled connection, connects and reads, each within `timeout`; the
         # async twins also enforce the sum themselves, whatever the redis-py version does.
@@ -298,10 +304,11 @@ class RedisBucket:
         raise RuntimeError(f"{CAS_ATTEMPTS} other clients wrote the shared limit first in a row")
 
     def _answered(self, probe: bool) -> None:
-        # Only the probe ends an outage: a step sent before Redis failed may still succeed.
-        if not probe:
-            return
         with self._lock:
+            self._answered_at = time.monotonic()
+            # Only the probe ends an outage: a step sent before Redis failed may still succeed.
+            if not probe:
+                return
             self._probing = False
             back, self._down = self._down, False
         if back:
@@ -316,12 +323,26 @@ class RedisBucket:
                 self._probing = False
 
     def _failed(self, exc: BaseException, probe: bool) -> None:
+        now = time.monotonic()
+        grace = SLOW_STEP_GRACE + 2 * self.config.timeout
         with self._lock:
             if probe:
                 self._probing = False
-            self._retry_at = time.monotonic() + self.config.retry_interval
-            first, self._down = not self._down, True
-            fleet = self._fleet
+            # One slow step while Redis answers (a loaded host, a pause in Redis) is no outage:
+            # taken for one, it warned and held the process to its share alone until the next
+            # probe, at every such step.
+            slow = not self._down and _timed_out(exc) and now - self._answered_at < grace
+            if not slow:
+                self._retry_at = now + self.config.retry_interval
+                first, self._down = not self._down, True
+                fleet = self._fleet
+        if slow:
+            logger.debug(
+                "rate limit: a Redis step at %s timed out (%s); this call limited itself alone",
+                redacted(self.config.url),
+                type(exc).__name__,
+            )
+            return
         if first and fleet is not None:
             # Every client sharing the key falls back at once: each keeps to its part of the
             # rate they shared, instead of all sending the key's whole limit.
@@ -405,6 +426,12 @@ class _Queued:
 
 # A step's generator: yields the script's arguments, is sent its replies, returns the ticket.
 _Steps = Generator[list[Any], Any, Ticket | None]
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a failed step ran out of time (Redis slow), rather than found Redis gone or
+    broken (refused, reset, a reply it cannot read)."""
+    return isinstance(exc, (TimeoutError, redis.TimeoutError))
 
 
 def _parse_read(reply: Any) -> tuple[float, int, int, dict[str, str]]:

@@ -47,7 +47,8 @@ class RedisLimiter:
     - `url`: `redis://[user:password@]host[:port][/db]`, `rediss://` (TLS) or `unix:///path`.
       A password in it is never logged nor shown by repr().
     - `timeout`: seconds for each Redis step (connect, wait for a pooled connection, answer);
-      default 0.25. A slower Redis counts as down: the client limits itself meanwhile.
+      default 0.25. A Redis slower than that for a second counts as down: the client limits
+      itself meanwhile (one slow step alone only sends that call by the local limiter).
     - `retry_interval`: while Redis is down, how often one caller asks it again (default 5 s).
     - `prefix`: of the Redis keys (default `cortexio-sdk:rate-limit`), followed by a digest of the
       base URL and API key (`{digest}` and `{digest}:clients`); the key never reaches Redis.
