@@ -380,11 +380,22 @@ def reliability(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark against its anchor, in one run; writes BENCHMARKS.md and its pictures in
-    docs/figures/ (under 15 minutes: the rate-limit cells run 60 s each)."""
+    docs/figures/ (under 15 minutes: the rate-limit cells run 60 s each). After `--`, more
+    options of `python -m benchmarks`: `--results FILE` keeps the measurements, `--from FILE`
+    writes the text again from them."""
     session.install(".[redis]", *_group("bench"))
     _install_redis_server(session)
     output, figures = ROOT / "BENCHMARKS.md", ROOT / "docs" / "figures"
-    session.run("python", "-m", "benchmarks", "--output", str(output), "--figures", str(figures))
+    session.run(
+        "python",
+        "-m",
+        "benchmarks",
+        "--output",
+        str(output),
+        "--figures",
+        str(figures),
+        *session.posargs,
+    )
 
 
 @nox.session

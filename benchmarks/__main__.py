@@ -1,11 +1,13 @@
-"""`python -m benchmarks [--quick] [--output FILE] [--figures DIR]`: run every figure, write or
-print the table, draw the pictures.
+"""`python -m benchmarks [--quick] [--output FILE] [--figures DIR] [--results JSON]`: run every
+figure, write or print the table, draw the pictures.
 
 Polling, rate-limit goodput and the fleet run side by side first (they mostly sleep, and each
 paces itself against a clock or a rate limit, not the CPU); the figures timed against the CPU run
 after them, one at a time. Any figure that raises or measures a wrong result fails the run.
 The pictures go to DIR (referenced from FILE); without --figures they are drawn in a temporary
-folder and left out of the table (the quick run checks that they draw).
+folder and left out of the table (the quick run checks that they draw). `--results JSON` keeps
+every figure's measurements there; `--from JSON` draws and writes from such a file without
+measuring again (to change the text, not the figures).
 """
 
 from __future__ import annotations
@@ -61,27 +63,41 @@ def _draw(
     return [(caption, path.resolve().relative_to(base).as_posix()) for caption, path in drawn]
 
 
+def _measure(quick: bool) -> tuple[dict[str, Any], str, float]:
+    """Every figure's measurements, the machine, and the seconds they took."""
+    started = time.monotonic()
+    results: dict[str, Any] = {}
+    running = {figure: _start(figure, quick) for figure in FIGURES_SIDE_BY_SIDE}
+    for figure, process in running.items():
+        results[figure] = _finish(figure, process, started)
+    for figure in FIGURES_ALONE:
+        results[figure] = _finish(figure, _start(figure, quick), time.monotonic())
+    machine = f"{platform.python_implementation()} {platform.python_version()}"
+    machine += f", {platform.system()} {platform.machine()}"
+    return results, machine, time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short durations, small sizes")
     parser.add_argument("--output", type=Path, help="write the Markdown here (else print it)")
     parser.add_argument("--figures", type=Path, help="draw the pictures into this folder")
+    parser.add_argument("--results", type=Path, help="also keep the measurements here (JSON)")
+    parser.add_argument("--from", dest="source", type=Path, help="measurements kept by --results")
     args = parser.parse_args()
-    started = time.monotonic()
-    results: dict[str, Any] = {}
-    running = {figure: _start(figure, args.quick) for figure in FIGURES_SIDE_BY_SIDE}
-    for figure, process in running.items():
-        results[figure] = _finish(figure, process, started)
-    for figure in FIGURES_ALONE:
-        results[figure] = _finish(figure, _start(figure, args.quick), time.monotonic())
-    machine = f"{platform.python_implementation()} {platform.python_version()}"
-    machine += f", {platform.system()} {platform.machine()}"
-    pictures = _draw(results, args.figures, args.output)
+    if args.source is not None:
+        kept = json.loads(args.source.read_text())
+    else:
+        results, machine, total = _measure(args.quick)
+        kept = {"results": results, "machine": machine, "seconds": total, "quick": args.quick}
+        if args.results is not None:
+            args.results.write_text(json.dumps(kept))
+    pictures = _draw(kept["results"], args.figures, args.output)
     text = render(
-        results,
-        quick=args.quick,
-        machine=machine,
-        total=time.monotonic() - started,
+        kept["results"],
+        quick=kept["quick"],
+        machine=kept["machine"],
+        total=kept["seconds"],
         pictures=pictures,
     )
     if args.output is not None:

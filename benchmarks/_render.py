@@ -93,7 +93,8 @@ def _cell_rows(figure: dict[str, Any], where: Any, why: Any) -> str:
 def _wall_why(sweep: dict[str, Any], spread: dict[str, Any] | None) -> Any:
     """Why a wall-clock cell misses, from the same run's simulation: the simulated cell of the
     same shape (callers rounded to the sweep's), its miss and what the SDK told the limit gets;
-    else, at a bucket of one, the measured spread and what the best pace gets at it."""
+    else, at a bucket of one, the measured spread and what the best pace gets at it; else what
+    the SDK and the best pace get there on a machine that stalls."""
     simulated = {(c["server"], c["callers"]): c for c in sweep["cells"]}
     callers = sorted({c["callers"] for c in sweep["cells"]})
 
@@ -123,6 +124,16 @@ def _wall_why(sweep: dict[str, Any], spread: dict[str, Any] | None) -> Any:
                     f"on average, and at a {row['jitter'] * 1000:g} ms spread the best fixed "
                     f"pace gets {row['best']['goodput']:.2f} (figure 8)"
                 )
+        stalled = [r for r in sweep.get("stalled", []) if r["server"] == shape]
+        if stalled:
+            sdk = [r["sdk"]["goodput_late"] for r in stalled]
+            best = [r["best"]["goodput"] for r in stalled]
+            return (
+                f"met when simulated ({sim['goodput_late']:.2f}, "
+                f"{sim['share_429_late']:.1%} 429s), and on a machine that stalls now and then "
+                f"{min(sdk):.2f}-{max(sdk):.2f}, where the best fixed pace gets "
+                f"{min(best):.2f}-{max(best):.2f} (figure 8): lost on the wall clock"
+            )
         return (
             f"met when simulated ({sim['goodput_late']:.2f}, {sim['share_429_late']:.1%} 429s): "
             "lost on the wall clock"
