@@ -397,7 +397,7 @@ def test_on_a_machine_that_stalls_now_and_then_late_callers_do_not_go_together(
     once, they met a small bucket's 429 at a rate that passes, which the client took for a
     limit that fell: with a stall of 0.1 s every 5 s, 0.53-0.83 of the limit over seconds 30-60
     at bursts of one, 0.73 at 16.7/s burst 2 (and 0.81 of it with 16 tasks on a loaded
-    machine's wall clock). Released an interval apart, they keep to it."""
+    machine's wall clock). Booked again from the first of them, they keep to it."""
     run = simulate(TokenBucket(rate, burst), callers=16, seconds=SECONDS, stalls=(5.0, 0.1))
     assert run.failed == 0
     assert run.share_429(30, 60) <= 0.01

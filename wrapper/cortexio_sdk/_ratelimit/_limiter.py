@@ -86,9 +86,9 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   against the floor now (`_bracket_savings`).
 - Every rate change voids the slots booked at the old rate; sleepers confirm their slot at
   least every RECHECK s, so a new rate applies within a second however many callers wait.
-- Callers a stalled machine woke late go no closer together than the known burst allows
-  (`_release`): their slots were booked ahead, and sent together they were a burst the server
-  was never shown to take, whose 429 the client read as a limit that fell.
+- A caller that reaches its slot well after it (a stalled machine woke it late) starts the
+  schedule again from now (`confirm`): the callers booked after it would otherwise go together,
+  a burst the server was never shown to take, whose 429 the client read as a limit that fell.
 - Every 429 makes every caller hold off until its Retry-After has passed; 429s arriving during
   a hold-off answer requests sent before it and teach nothing more.
 
@@ -169,9 +169,9 @@ class Tuning:
     minute: float = 60.0  # a window whose end is under this far is taken as this long...
     history_slot: float = 0.5  # ...what passed over it is kept in slots of this long...
     window_memory: float = 300.0  # ...and a window not told again for this long is forgotten
-    # Callers that woke late (a stalled machine) go no closer together than the burst allows,
-    # give or take this share of an interval (what `margin` leaves a bucket of one).
-    release_slack: float = 0.01
+    # A caller this share of an interval (and STALL_FLOOR s) late for its slot was stalled: the
+    # schedule starts again from it.
+    stall_lateness: float = 0.05
 
 
 class Learner:
@@ -250,9 +250,7 @@ class Learner:
         self.history = [0] * (math.ceil(tuning.minute / tuning.history_slot) + 8)
         self.history_at = math.floor(now / tuning.history_slot)
         # The schedule (GCRA).
-        # (`tat`: the theoretical arrival time of the next request; `go_tat`: the same for the
-        # times callers were really let go, `_release`.)
-        self.tat = self.go_tat = now
+        self.tat = now  # theoretical arrival time of the next request
         self.last_go = -math.inf  # when a request was last let go
         self.last_sent = -math.inf  # the latest slot booked
         self.last_trial_send = -math.inf  # the same, for the trial's idle check
@@ -581,7 +579,9 @@ class Learner:
         """Book the next slot; the seconds to wait for it."""
         start = max(now, self.hold)
         interval = 1.0 / self.rate
-        burst = self._burst_now(now)
+        burst = self.burst
+        if not self.trial and now >= self.burst_retry_at and burst < self.lo:
+            burst += 1.0  # try one more at once: if it passes, the server holds it
         tat = max(self.tat, start)
         send_at = max(start, tat - (burst - 1.0) * interval)
         if send_at < tat - interval * 1e-6 and burst > self.burst:
@@ -605,7 +605,7 @@ class Learner:
         if send_at >= self.trial_at:
             self.trial_sent += 1.0
         if send_at <= now:
-            return self._release(now)
+            self.last_go = now
         return send_at - now
 
     def reserve(self, now: float, previous: Ticket | None) -> tuple[float, float, bool]:
@@ -621,33 +621,17 @@ class Learner:
         """A slot booked for `at`, still valid: the seconds left to wait (0: it is used now)."""
         if at - now > 1e-9:
             return at - now
-        return self._release(now)
-
-    def _burst_now(self, now: float) -> float:
-        """How many may go at once now: the burst, or one more on trial (if it passes, the
-        server holds it)."""
-        if not self.trial and now >= self.burst_retry_at and self.burst < self.lo:
-            return self.burst + 1.0
-        return self.burst
-
-    def _release(self, now: float) -> float:
-        """Let a caller whose slot has come go now (0.0), or the seconds it waits first.
-
-        Slots are booked ahead, so callers that woke late (a machine with more runnable
-        processes than cores stalls them for a tenth of a second now and then) would all go
-        at once, a burst the server was never shown to take: a bucket of 2 at 16.7/s answers
-        the third 429. Their releases keep a schedule of their own (GCRA on the times they
-        really go, the burst and `release_slack` of an interval allowed): what a stall lost is
-        not made up, as the server's bucket, which saved no more than its size meanwhile,
-        would not take it."""
         interval = 1.0 / self.rate
-        ahead = self.go_tat - now - self.tuning.release_slack * interval  # beyond the slack
-        burst = self._burst_now(now)
-        if ahead > (burst - 1.0) * interval + 1e-9:
-            return ahead - (burst - 1.0) * interval
-        if burst > self.burst and ahead > (self.burst - 1.0) * interval + 1e-9:
-            self.burst_at = now  # one more at once than the server was shown to take
-        self.go_tat = max(self.go_tat, now) + interval
+        if now - at > max(self.tuning.stall_lateness * interval, STALL_FLOOR):
+            # Stalled (a machine with more runnable processes than cores stops a process for
+            # a tenth of a second now and then): the slots booked after this one have passed
+            # too, and their callers, woken together, would go at once, a burst the server was
+            # never shown to take. They book again, from an interval after this one; what the
+            # stall lost is not made up (a small bucket saved no more than its size meanwhile).
+            # Before, such a burst's 429 was read as a limit that fell: 16.7/s burst 2 with 16
+            # tasks on a loaded machine kept to 0.81 of the limit over seconds 30-60.
+            self.epoch += 1
+            self.tat = now + interval
         self.last_go = now
         return 0.0
 
@@ -821,7 +805,6 @@ class Learner:
             # (sleepers confirm their slot at least every RECHECK seconds).
             self.epoch += 1
             self.tat = max(self.hold, now, self.last_go + 1.0 / rate)
-            self.go_tat = min(self.go_tat, self.last_go + 1.0 / rate)  # (so do the releases)
         self.rate = rate
         self.since_rate = min(self.since_rate, rate)
         self.since_top = max(self.since_top, rate)
@@ -952,6 +935,10 @@ class Ticket(NamedTuple):
     shared: bool = False
     at: float = 0.0
 
+
+# A caller this late for its slot was stalled, however fast the rate (a thread or a task wakes
+# a millisecond or two late as a rule, and a Redis step takes as long again).
+STALL_FLOOR = 0.01
 
 # Why sleepers wake every second: a slot booked at a slow rate would otherwise hold its caller
 # until then even after the rate went up, and with 64 callers at 2/s that is half a minute.
