@@ -171,7 +171,7 @@ class Tuning:
     window_memory: float = 300.0  # ...and a window not told again for this long is forgotten
     # A caller this share of an interval (and STALL_FLOOR s) late for its slot was stalled: the
     # schedule starts again from it.
-    stall_lateness: float = 0.05
+    stall_lateness: float = 0.5
 
 
 class Learner:
@@ -608,21 +608,26 @@ class Learner:
             self.last_go = now
         return send_at - now
 
-    def reserve(self, now: float, previous: Ticket | None) -> tuple[float, float, bool]:
+    def reserve(
+        self, now: float, previous: Ticket | None, *, stalls: bool = True
+    ) -> tuple[float, float, bool]:
         """Confirm `previous` while its epoch holds, else book a new slot: (seconds to wait,
-        the slot's time, whether the state changed)."""
+        the slot's time, whether the state changed). `stalls`: see `confirm`."""
         if previous is not None and previous.epoch == self.epoch:
-            wait = self.confirm(now, previous.at)
+            wait = self.confirm(now, previous.at, stalls=stalls)
             return wait, previous.at, wait == 0.0
         wait = self.book(now)
         return wait, now + wait, True
 
-    def confirm(self, now: float, at: float) -> float:
-        """A slot booked for `at`, still valid: the seconds left to wait (0: it is used now)."""
+    def confirm(self, now: float, at: float, *, stalls: bool = True) -> float:
+        """A slot booked for `at`, still valid: the seconds left to wait (0: it is used now).
+        `stalls`: a caller well past its slot starts the schedule again (in one process; a
+        fleet's schedule in Redis is not voided for one process's stall: every process would
+        book again through Redis, each step contending with the others' on a loaded host)."""
         if at - now > 1e-9:
             return at - now
         interval = 1.0 / self.rate
-        if now - at > max(self.tuning.stall_lateness * interval, STALL_FLOOR):
+        if stalls and now - at > max(self.tuning.stall_lateness * interval, STALL_FLOOR):
             # Stalled (a machine with more runnable processes than cores stops a process for
             # a tenth of a second now and then): the slots booked after this one have passed
             # too, and their callers, woken together, would go at once, a burst the server was

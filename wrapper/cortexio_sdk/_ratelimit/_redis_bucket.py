@@ -287,7 +287,7 @@ class RedisBucket:
                 learner.limited(now, hold, unseen=max(0, clients - 1))
                 changed = True
             else:
-                wait, at, booked = learner.reserve(now, previous)
+                wait, at, booked = learner.reserve(now, previous, stalls=False)
                 changed = changed or booked
                 ticket = Ticket(wait, learner.epoch, shared=True, at=at)
             if ticket is not None and not 0.0 <= ticket.wait <= _MAX_WAIT:
