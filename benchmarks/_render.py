@@ -752,8 +752,9 @@ goes at its end, the next a whole interval later) and plain retry. Callers woken
 stall used to go together, a burst a small bucket refused, and the client took that 429 for a
 limit that fell: with stalls of 100 ms every 5 s, 0.53 of 16.7/s burst 1, 0.73 of 16.7/s burst
 2, 0.69 of 10/s burst 1 and 0.83 of 5/s burst 1 over seconds 30-60 (the same simulation, the
-code before the change, 7d558fa); now the first of them to go starts the schedule again, and
-the others book afresh from it, as far as the known burst allows. {stalled_lead}
+code before the change, 7d558fa); now a caller half an interval late for its slot starts the
+schedule again, and the others book afresh from it, as far as the known burst allows. A bucket
+of one still refuses a caller a little late, as it does any spread in time. {stalled_lead}
 
 {STALLED_HEADER}
 {stalled_rows}
