@@ -86,9 +86,10 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   against the floor now (`_bracket_savings`).
 - Every rate change voids the slots booked at the old rate; sleepers confirm their slot at
   least every RECHECK s, so a new rate applies within a second however many callers wait.
-- A caller that reaches its slot well after it (a stalled machine woke it late) starts the
-  schedule again from now (`confirm`): the callers booked after it would otherwise go together,
-  a burst the server was never shown to take, whose 429 the client read as a limit that fell.
+- A caller that reaches its slot half an interval late or more (a stalled machine woke it
+  late) starts the schedule again from now (`confirm`; in one process): the callers booked
+  after it would otherwise go together, a burst the server was never shown to take, whose 429
+  the client read as a limit that fell.
 - Every 429 makes every caller hold off until its Retry-After has passed; 429s arriving during
   a hold-off answer requests sent before it and teach nothing more.
 
