@@ -743,7 +743,7 @@ limiter's on the wall clock.
 {spread_rows}
 
 Token buckets on a machine that stalls now and then, as one with more runnable processes than
-cores does (figure 4 runs six cells at once, about 30 processes on this machine's cores): now
+cores does (figure 4 runs six cells at once, over 30 processes on this machine's cores): now
 and then nothing runs, client or fake, for 0.1-0.3 s, and what fell due meanwhile happens at
 the stall's end (ratesim's `stalls`, mean seconds apart and length). 16 callers, not told the
 limit; in **bold** what misses issue 13's bounds; beside it, the best fixed pace for the shape
