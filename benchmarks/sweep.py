@@ -66,6 +66,11 @@ def _figures(run: Result) -> dict[str, Any]:
     }
 
 
+def _best(share: float, run: Result) -> dict[str, Any]:
+    """The best fixed pace (`best_pace`): its share of the limit and its seconds 30-60."""
+    return {"pace": share, "goodput": run.goodput(30, 60), "share_429": run.share_429(30, 60)}
+
+
 def meets(figures: dict[str, Any]) -> bool:
     """Issue 13's bounds for one cell: steady (s 30-60) and learning (s 0-20)."""
     return bool(
@@ -277,11 +282,7 @@ def _spread() -> list[dict[str, Any]]:
                         "share_429": run.share_429(30, 60),
                         "failed": run.failed,
                     },
-                    "best": {
-                        "pace": share,
-                        "goodput": best.goodput(30, 60),
-                        "share_429": best.share_429(30, 60),
-                    },
+                    "best": _best(share, best),
                 }
             )
     return rows
@@ -313,11 +314,7 @@ def _stalled(quick: bool) -> list[dict[str, Any]]:
                         "stalls": [every, length],
                         "sdk": _figures(run),
                         "plain": _figures(plain),
-                        "best": {
-                            "pace": share,
-                            "goodput": best.goodput(30, 60),
-                            "share_429": best.share_429(30, 60),
-                        },
+                        "best": _best(share, best),
                     }
                 )
     return rows

@@ -246,14 +246,12 @@ def simulate(
 
     for caller in range(callers):
         start_call(caller)
-    stalled = _stalls(stalls, seconds, seed)
+    stalled = _Stalls(stalls, seconds, seed)
     while events and events[0][0] < seconds:
         at, index, caller, call, previous = heapq.heappop(events)
-        while stalled and stalled[0][1] <= at:
-            stalled.pop(0)  # (over before this event fell due)
-        if stalled and stalled[0][0] <= at:
+        if (end := stalled.end(at)) is not None:
             # Due during a stall: at its end, in the order it was scheduled.
-            heapq.heappush(events, (stalled[0][1], index, caller, call, previous))
+            heapq.heappush(events, (end, index, caller, call, previous))
             continue
         clock.now = at
         if isinstance(previous, _Arrive):
@@ -282,14 +280,12 @@ def paced(
     due in a stall goes at its end, and the next one a whole interval later (what the stall
     lost is not made up: the best a pace can do against a small bucket)."""
     delay = _delays(latency, jitter, seed)
-    stalled = _stalls(stalls, seconds, seed)
+    stalled = _Stalls(stalls, seconds, seed)
     result = Result(seconds=seconds, limit=server.limit, limit_at=server.limit_at)
     sent, hold = 0.0, 0.0
     while sent < seconds:
-        while stalled and stalled[0][1] <= sent:
-            stalled.pop(0)
-        if stalled and stalled[0][0] <= sent:
-            sent = stalled[0][1]
+        if (end := stalled.end(sent)) is not None:
+            sent = end
         arrival = sent + delay()
         retry_after = server.answer(arrival)
         if retry_after is None:
@@ -337,19 +333,27 @@ def _delays(latency: float, jitter: float, seed: int) -> Callable[[], float]:
     return lambda: latency + draws.expovariate(1.0 / jitter)
 
 
-def _stalls(stalls: tuple[float, float] | None, seconds: float, seed: int) -> list[list[float]]:
-    """The stalls of a run, [start, end] each, in order: exponentially spread starts (the same
-    for a seed), each `stalls[1]` long."""
-    if stalls is None:
-        return []
-    every, length = stalls
-    draws, at, found = random.Random(seed + 2), 0.0, []
-    while True:
-        at += draws.expovariate(1.0 / every)
-        if at >= seconds:
-            return found
-        found.append([at, at + length])
-        at += length
+class _Stalls:
+    """The stalls of a run (`stalls`: mean seconds apart, seconds each; None: none), asked in
+    time order: exponentially spread starts, the same for a seed."""
+
+    def __init__(self, stalls: tuple[float, float] | None, seconds: float, seed: int) -> None:
+        self._ahead: list[tuple[float, float]] = []  # (start, end), in order
+        if stalls is None:
+            return
+        every, length = stalls
+        draws, at = random.Random(seed + 2), 0.0
+        while (at := at + draws.expovariate(1.0 / every)) < seconds:
+            self._ahead.append((at, at + length))
+            at += length
+
+    def end(self, at: float) -> float | None:
+        """The end of the stall `at` falls in, else None (times asked never go back)."""
+        while self._ahead and self._ahead[0][1] <= at:
+            self._ahead.pop(0)  # over before `at`
+        if self._ahead and self._ahead[0][0] <= at:
+            return self._ahead[0][1]
+        return None
 
 
 class _Arrive:
