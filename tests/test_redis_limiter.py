@@ -453,6 +453,107 @@ async def test_callers_beyond_the_pool_wait_their_turn(kind: Kind, shared: Share
     assert sorted(expected) == expected
 
 
+class Counted:
+    """A bucket's script calls, counted by op, and the most in flight at once; `before`, if
+    set, is called with each sync call's arguments before it is sent."""
+
+    def __init__(self, limiter: Any) -> None:
+        self.before: Callable[[list[Any]], None] | None = None
+        self.ops: list[str] = []
+        self.most = 0
+        self._now = 0
+        self._lock = threading.Lock()
+        self._sync, self._async = limiter._sync_script, limiter._async_script
+        limiter._sync_script, limiter._async_script = self._call, self._acall
+
+    def _enter(self, args: list[Any]) -> None:
+        with self._lock:
+            self.ops.append(args[0])
+            self._now += 1
+            self.most = max(self.most, self._now)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._now -= 1
+
+    def _call(self, **kwargs: Any) -> Any:
+        self._enter(kwargs["args"])
+        try:
+            time.sleep(0.002)  # a round trip long enough for callers to overlap
+            if self.before is not None:
+                self.before(kwargs["args"])
+            return self._sync(**kwargs)
+        finally:
+            self._leave()
+
+    async def _acall(self, **kwargs: Any) -> Any:
+        self._enter(kwargs["args"])
+        try:
+            await anyio.sleep(0.002)
+            return await self._async(**kwargs)
+        finally:
+            self._leave()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_process_s_callers_take_turns_on_redis(kind: Kind, shared: Shared) -> None:
+    """16 callers of one client at once send one step at a time: in one process they would
+    only void each other's reads. So each booking is one read and one write, none read twice."""
+    limiter = bind(shared)
+    counted = Counted(limiter)
+    try:
+        if kind == "sync":
+            start = threading.Barrier(16)
+
+            def book_one() -> None:
+                start.wait()
+                limiter.reserve()
+
+            threads = [threading.Thread(target=book_one) for _ in range(16)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        else:
+            async with anyio.create_task_group() as group:
+                for _ in range(16):
+                    group.start_soon(limiter.areserve)
+    finally:
+        await limiter.aclose()
+    assert counted.most == 1
+    assert sorted(counted.ops) == ["read"] * 16 + ["write"] * 16
+
+
+def test_a_write_another_client_beat_is_answered_with_the_state_it_wrote(
+    shared: Shared, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another client writes between each read and write (a real write, on the real Redis):
+    each lost write costs one round trip, not two; after `CAS_ATTEMPTS` of them this call
+    limits itself locally, with no warning and no outage (Redis answered all along): the next
+    call books on Redis again."""
+    limiter, inspect = bind(shared), shared.inspect
+    limiter.reserve()
+    key = state_key(inspect)
+    counted = Counted(limiter)
+
+    def another_client_writes(args: list[Any]) -> None:
+        if args[0] == "write":
+            inspect.hincrby(key, "version", 1)  # another client's write, just before ours
+
+    counted.before = another_client_writes
+    caplog.set_level(logging.DEBUG, logger="cortexio_sdk")
+    ticket = limiter.reserve()
+    assert not ticket.shared
+    assert counted.ops == ["read"] + ["write"] * 16  # each lost write brought the state back
+    counted.before = None
+    assert limiter.reserve().shared  # no outage: nothing waits for a probe
+    limiter.close()
+    assert redis_warnings(caplog.records, "") == []
+    messages = [r.getMessage() for r in caplog.records]
+    (debug,) = [message for message in messages if "wrote the shared limit" in message]
+    assert "this call limited itself alone" in debug
+
+
 # -- on a Redis Cluster: where the bucket lives --------------------------------------------------
 
 

@@ -5,25 +5,27 @@
 -- KEYS[1]  the key's state (a hash; its name is a digest, never the API key)
 -- KEYS[2]  the clients seen lately (a sorted set of random ids, scored by last step)
 --
--- ARGV[1] = 'read'   ARGV[2] this client's id   ARGV[3] how long a client counts as active (s)
---                    ARGV[4] ttl (ms, idle state expires)
+-- Both ops begin ARGV[2] this client's id, ARGV[3] how long a client counts as active (s),
+-- ARGV[4] ttl (ms: idle state expires).
+--
+-- ARGV[1] = 'read'
 --   Returns {now, version, clients, field, value, field, value, ...}: now is seconds on
 --   Redis's clock (from a recent origin, so a double keeps microseconds), as a string.
 --
--- ARGV[1] = 'write'  ARGV[2] the version read   ARGV[3] ttl (ms)   ARGV[4..] field, value, ...
---   Returns 1 when written, 0 when another client wrote first (read again, decide again).
+-- ARGV[1] = 'write'  ARGV[5] the version read   ARGV[6..] field, value, ...
+--   Returns 1 when written; when another client wrote first, what 'read' returns, so that the
+--   caller decides again at once, one round trip sooner (read, decide, write again).
 
 local key = KEYS[1]
 local op = ARGV[1]
 
-if op == 'read' then
+local function read()
   local clock = redis.call('TIME')
   local now = (tonumber(clock[1]) - 1700000000) + tonumber(clock[2]) / 1000000
   local clients = KEYS[2]
-  local ttl = tonumber(ARGV[4])
   redis.call('ZADD', clients, now, ARGV[2])
   redis.call('ZREMRANGEBYSCORE', clients, '-inf', now - tonumber(ARGV[3]))
-  redis.call('PEXPIRE', clients, ttl)
+  redis.call('PEXPIRE', clients, tonumber(ARGV[4]))
   local reply = {string.format('%.6f', now), 0, redis.call('ZCARD', clients)}
   local state = redis.call('HGETALL', key)
   for i = 1, #state, 2 do
@@ -37,19 +39,23 @@ if op == 'read' then
   return reply
 end
 
+if op == 'read' then
+  return read()
+end
+
 if op == 'write' then
   local version = tonumber(redis.call('HGET', key, 'version') or '0')
-  if version ~= tonumber(ARGV[2]) then
-    return 0
+  if version ~= tonumber(ARGV[5]) then
+    return read()
   end
   local fields = {}
-  for i = 4, #ARGV do
+  for i = 6, #ARGV do
     fields[#fields + 1] = ARGV[i]
   end
   -- The whole state is replaced: a field another version wrote must not outlive it.
   redis.call('DEL', key)
   redis.call('HSET', key, 'version', version + 1, unpack(fields))
-  redis.call('PEXPIRE', key, tonumber(ARGV[3]))
+  redis.call('PEXPIRE', key, tonumber(ARGV[4]))
   return 1
 end
 

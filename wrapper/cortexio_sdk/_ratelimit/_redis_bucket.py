@@ -5,9 +5,13 @@ needs a slot booked ahead with the time to wait for it, a hold-off that voids th
 before it, and a limit learnt from 429s. That is `_limiter.Learner`, the same Python code the
 in-process limiter runs, here on state kept in Redis: each step reads the state with Redis's
 clock (so hosts whose clocks disagree still share one schedule), decides in Python, and writes
-the state back only if no other client wrote it meanwhile, else reads again
-(`_redis_bucket.lua` does the read and the compare-and-set, atomically). One copy of the
-arithmetic, at the price of two round trips for a step that changes the state.
+the state back only if no other client wrote it meanwhile; a write that finds another client's
+answers with the state as it now is, and the step decides again (`_redis_bucket.lua` does the
+read and the compare-and-set, atomically). One copy of the arithmetic, at the price of two round
+trips for a step that changes the state. A process's callers take turns, so that only processes
+contend; a step that lost to other clients `CAS_ATTEMPTS` times in a row (a host so loaded that
+its read and its write lie far apart) limits that one call locally: Redis answered, so it is no
+outage.
 
 Redis is a helper, never a reason for a call to fail: each step is bounded by the settings'
 `timeout` (a broken pooled connection is retried once, a timeout never); when Redis fails the
@@ -32,6 +36,7 @@ import math
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +106,10 @@ class RedisBucket:
         self._probing = False  # one caller is asking Redis whether it is back
         self._retry_at = 0.0
         self._answered_at = -math.inf  # when Redis last answered a step (never yet)
+        self._turn = threading.Lock()  # one step on Redis at a time, for this client's threads
+        self._aturns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self._fleet: tuple[float, int] | None = None  # the shared rate and clients, last seen
         # A step waits for a pooled connection, connects and reads, each within `timeout`; the
         # async twins also enforce the sum themselves, whatever the redis-py version does.
@@ -181,20 +190,20 @@ class RedisBucket:
     # -- the Limiter protocol: a sync and an async driver around the same steps ----------------
 
     def reserve(self, previous: Ticket | None = None) -> Ticket:
-        ticket = self._step(self._begin_reserve(previous))
+        ticket = self._step(previous, None) if _on_redis(previous) else None
         return ticket if ticket is not None else self.local.reserve(_local(previous))
 
     async def areserve(self, previous: Ticket | None = None) -> Ticket:
-        ticket = await self._astep(self._begin_reserve(previous))
+        ticket = await self._astep(previous, None) if _on_redis(previous) else None
         return ticket if ticket is not None else self.local.reserve(_local(previous))
 
     def hold_off(self, seconds: float) -> None:
         self.local.hold_off(seconds)  # this process at once, whatever Redis does
-        self._step(self._begin(None, seconds))
+        self._step(None, seconds)
 
     async def ahold_off(self, seconds: float) -> None:
         self.local.hold_off(seconds)
-        await self._astep(self._begin(None, seconds))
+        await self._astep(None, seconds)
 
     def succeeded(self) -> None:
         self.local.succeeded()
@@ -209,8 +218,24 @@ class RedisBucket:
         self._sync.close()
 
     # -- one Redis step, sync and async: None when it was not sent or failed ------------------
+    #
+    # A process's callers take turns: steps sent at once by one process would only contend
+    # with each other (each write voids the others' reads), and on a loaded host, where a
+    # step's read and write lie far apart, 32 threads in 4 processes so failed 16 times in a
+    # row. A caller that waits longer than a step may take limits itself locally.
 
-    def _step(self, step: tuple[bool, _Steps] | None) -> Ticket | None:
+    def _step(self, previous: Ticket | None, hold: float | None) -> Ticket | None:
+        if self._waits_for_probe():
+            return None
+        if not self._turn.acquire(timeout=self._step_bound):
+            self._waited_too_long()
+            return None
+        try:
+            return self._run(self._begin(previous, hold))
+        finally:
+            self._turn.release()
+
+    def _run(self, step: tuple[bool, _Steps] | None) -> Ticket | None:
         if step is None:
             return None
         probe, steps = step
@@ -229,7 +254,22 @@ class RedisBucket:
         self._answered(probe)
         return ticket
 
-    async def _astep(self, step: tuple[bool, _Steps] | None) -> Ticket | None:
+    async def _astep(self, previous: Ticket | None, hold: float | None) -> Ticket | None:
+        if self._waits_for_probe():
+            return None
+        turn = self._aturn()
+        try:
+            with anyio.fail_after(self._step_bound):
+                await turn.acquire()
+        except TimeoutError:
+            self._waited_too_long()
+            return None
+        try:
+            return await self._arun(self._begin(previous, hold))
+        finally:
+            turn.release()
+
+    async def _arun(self, step: tuple[bool, _Steps] | None) -> Ticket | None:
         if step is None:
             return None
         probe, steps = step
@@ -249,12 +289,29 @@ class RedisBucket:
         self._answered(probe)
         return ticket
 
+    def _aturn(self) -> asyncio.Lock:
+        """The async callers' turn, one per event loop (an asyncio.Lock serves one loop)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            turn = self._aturns.get(loop)
+            if turn is None:
+                turn = self._aturns[loop] = asyncio.Lock()
+        return turn
+
     # -- what both drivers decide the same way -------------------------------------------------
 
-    def _begin_reserve(self, previous: Ticket | None) -> tuple[bool, _Steps] | None:
-        if previous is not None and not previous.shared:
-            return None  # booked in this process (during an outage): confirmed here too
-        return self._begin(previous, None)
+    def _waits_for_probe(self) -> bool:
+        """In an outage, and not this caller's to probe now: no need to queue for a turn."""
+        with self._lock:
+            return self._down and (self._probing or time.monotonic() < self._retry_at)
+
+    def _waited_too_long(self) -> None:
+        logger.debug(
+            "rate limit: this process's other steps on Redis at %s took longer than %g s; "
+            "this call limited itself alone",
+            redacted(self.config.url),
+            self._step_bound,
+        )
 
     def _begin(self, previous: Ticket | None, hold: float | None) -> tuple[bool, _Steps] | None:
         """None: leave it to the local limiter (Redis is down). Else whether this step is the
@@ -270,11 +327,12 @@ class RedisBucket:
 
     def _steps(self, previous: Ticket | None, hold: float | None, successes: int) -> _Steps:
         """The script calls of one step: yields each call's arguments, is sent its reply, and
-        returns the ticket (None for a hold-off). Read, decide, write if nobody wrote since."""
+        returns the ticket (None for a hold-off). Read, decide, write if nobody wrote since;
+        a write that finds another client's answers with the state that client wrote."""
+        who = [self._id, ACTIVE_SECONDS]
+        reply = yield ["read", *who, STATE_TTL_MS]
         for _ in range(CAS_ATTEMPTS):
-            now, version, clients, state = _parse_read(
-                (yield ["read", self._id, ACTIVE_SECONDS, STATE_TTL_MS])
-            )
+            now, version, clients, state = _parse_read(reply)
             learner = Learner.from_state(
                 state, self._max_rate, self.local.tuning, now, told=self._told
             )
@@ -299,9 +357,10 @@ class RedisBucket:
             ahead = max(0.0, learner.hold - now, learner.tat - now)
             ttl = STATE_TTL_MS + math.ceil(ahead * 1000)
             fields = [item for pair in learner.to_state().items() for item in pair]
-            if (yield ["write", version, ttl, *fields]) == 1:
+            reply = yield ["write", *who, ttl, version, *fields]
+            if reply == 1:
                 return ticket
-        raise RuntimeError(f"{CAS_ATTEMPTS} other clients wrote the shared limit first in a row")
+        raise _Contended(f"{CAS_ATTEMPTS} other clients wrote the shared limit first in a row")
 
     def _answered(self, probe: bool) -> None:
         with self._lock:
@@ -323,6 +382,16 @@ class RedisBucket:
                 self._probing = False
 
     def _failed(self, exc: BaseException, probe: bool) -> None:
+        if isinstance(exc, _Contended):
+            # Redis answered every read and write: busy, not down. This call alone limits
+            # itself locally; taken for an outage, it held the whole process to its share.
+            self._answered(probe)
+            logger.debug(
+                "rate limit: %s at %s; this call limited itself alone",
+                exc,
+                redacted(self.config.url),
+            )
+            return
         now = time.monotonic()
         grace = SLOW_STEP_GRACE + 2 * self.config.timeout
         with self._lock:
@@ -426,6 +495,16 @@ class _Queued:
 
 # A step's generator: yields the script's arguments, is sent its replies, returns the ticket.
 _Steps = Generator[list[Any], Any, Ticket | None]
+
+
+class _Contended(RuntimeError):
+    """Every attempt of a step found that another client had written first."""
+
+
+def _on_redis(previous: Ticket | None) -> bool:
+    """Whether a step books or confirms on Redis: not a slot booked in this process during an
+    outage, which is confirmed where it was booked."""
+    return previous is None or previous.shared
 
 
 def _timed_out(exc: BaseException) -> bool:
