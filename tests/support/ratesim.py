@@ -6,7 +6,9 @@ a hold-off, sleep what it says) with the real `RateLimiter` and `RequestPolicy` 
 clock, against a simulated server bucket. Time jumps from one event to the next, so a minute of
 16 callers takes a fraction of a second and the same seed gives the same run. Requests may take
 time on their way, spread at random as on a loaded machine (`latency`, `jitter`); `paced` and
-`best_pace` give what a fixed pace that knows the shape gets, the oracle beside such runs.
+`best_pace` give what a fixed pace that knows the shape gets, the oracle beside such runs. A
+fleet of processes runs each client on the SDK's `RedisBucket`, its script answered in Python
+(`SimulatedRedis`), so Redis can be killed mid-run.
 
     python tests/support/ratesim.py      # the sweep of server shapes, as a table
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -22,9 +25,11 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import httpx
-from cortexio_sdk import CortexError
+import redis
+from cortexio_sdk import CortexError, RedisLimiter
 from cortexio_sdk._http._retry import Call, RequestPolicy
-from cortexio_sdk._ratelimit._limiter import RateLimiter
+from cortexio_sdk._ratelimit._limiter import Limiter, RateLimiter
+from cortexio_sdk._ratelimit._redis_bucket import RedisBucket
 from cortexio_sdk.testing._faults import make_limit
 from fakeclock import FakeClock
 
@@ -142,6 +147,8 @@ def simulate(
     latency: float = 0.0,
     jitter: float = 0.0,
     stalls: tuple[float, float] | None = None,
+    processes: int | None = None,
+    redis_killed_at: float | None = None,
 ) -> Result:
     """`callers` callers sharing one client, each sending GETs back to back for `seconds`.
 
@@ -155,20 +162,30 @@ def simulate(
     more runnable processes than cores does: nothing the client or the server does happens
     during a stall, and what fell due in it happens at its end, in order (callers that woke
     late send together; requests the server had not read yet are read together).
+    `processes`: a fleet of that many processes, `callers` each, each client on a `RedisLimiter`
+    (the SDK's `RedisBucket`, its script answered by `SimulatedRedis` on the same clock); Redis
+    fails from `redis_killed_at` on, and each process falls back to its own limiter.
     """
     clock = FakeClock(0.0)  # the run's seconds count from 0
-    limiter = RateLimiter(requests_per_minute, told=told, clock=clock)
-    policy = RequestPolicy(
-        api_key="k",
-        origin=("https", "api.example.test", 443),
-        user_agent="sim",
-        limiter=limiter,
-        max_retries=4,
-        max_retry_after=60.0,
-        call_timeout=300.0,
-        clock=clock,
-        rng=random.Random(seed),
-    )
+    if processes is None:
+        limiters: list[Limiter] = [RateLimiter(requests_per_minute, told=told, clock=clock)]
+    else:
+        redis = SimulatedRedis(clock, redis_killed_at)
+        limiters = [redis.client(requests_per_minute, told, seed + n) for n in range(processes)]
+    policies = [
+        RequestPolicy(
+            api_key="k",
+            origin=("https", "api.example.test", 443),
+            user_agent="sim",
+            limiter=limiter,
+            max_retries=4,
+            max_retry_after=60.0,
+            call_timeout=300.0,
+            clock=clock,
+            rng=random.Random(seed + n),
+        )
+        for n, limiter in enumerate(limiters)
+    ]
     result = Result(seconds=seconds, limit=server.limit, limit_at=server.limit_at)
     order = itertools.count()  # ties in time go in the order they were scheduled
     # (time, order, caller, its call, the ticket it slept on or None to book afresh)
@@ -181,7 +198,7 @@ def simulate(
         if client == "plain":
             send(caller, call)
             return
-        ticket = limiter.reserve(previous)  # type: ignore[arg-type]
+        ticket = limiters[caller // callers].reserve(previous)  # type: ignore[arg-type]
         try:
             wait = call.limiter_wait(ticket)
         except CortexError:  # its slot is past the call's deadline: the call fails
@@ -231,7 +248,7 @@ def simulate(
             )
         decision = call.after_response(response)
         if decision.hold_off is not None:
-            limiter.hold_off(decision.hold_off)
+            limiters[caller // callers].hold_off(decision.hold_off)
         if decision.error is not None:
             result.failed += 1
             start_call(caller)
@@ -242,9 +259,10 @@ def simulate(
             start_call(caller)
 
     def start_call(caller: int) -> None:
+        policy = policies[caller // callers]
         schedule(clock.now, caller, policy.start(httpx.Request("GET", URL)), None)
 
-    for caller in range(callers):
+    for caller in range(callers * len(limiters)):
         start_call(caller)
     stalled = _Stalls(stalls, seconds, seed)
     while events and events[0][0] < seconds:
@@ -261,6 +279,46 @@ def simulate(
         else:
             book(caller, call, previous)
     return result
+
+
+class SimulatedRedis:
+    """What `_redis_bucket.lua` answers, in Python on the simulated clock: one key's state and
+    version, its clients, read and compare-and-set; from `killed_at` on, every call fails as a
+    Redis that is gone does. `client()` is one process's `RedisBucket` on it."""
+
+    def __init__(self, clock: FakeClock, killed_at: float | None) -> None:
+        self._clock = clock
+        self._killed_at = math.inf if killed_at is None else killed_at
+        self._state: dict[str, str] = {}
+        self._version = 0
+        self._clients: dict[str, float] = {}
+
+    def client(self, requests_per_minute: float, told: bool, seed: int) -> RedisBucket:
+        bucket = RedisBucket(
+            RedisLimiter(url="redis://127.0.0.1:6379/0"),  # never connected to
+            key="sim",
+            requests_per_minute=requests_per_minute,
+            told=told,
+            clock=self._clock,
+            rng=random.Random(seed),
+        )
+        bucket._sync_script = self  # its one way to Redis
+        return bucket
+
+    def __call__(self, *, keys: list[str], args: list[object]) -> object:
+        now = self._clock.now
+        if now >= self._killed_at:
+            raise redis.ConnectionError("Connection refused (simulated)")
+        op, who, active = args[0], str(args[1]), float(str(args[2]))
+        if op == "write" and int(str(args[4])) == self._version:
+            fields = [str(item) for item in args[5:]]
+            self._state = dict(zip(fields[::2], fields[1::2], strict=True))
+            self._version += 1
+            return 1
+        self._clients[who] = now
+        self._clients = {c: at for c, at in self._clients.items() if at >= now - active}
+        pairs = [item for pair in self._state.items() for item in pair]
+        return [f"{now:.6f}", self._version, len(self._clients), *pairs]
 
 
 def paced(

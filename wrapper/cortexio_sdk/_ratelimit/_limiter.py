@@ -815,9 +815,12 @@ class Learner:
         self.since_rate = min(self.since_rate, rate)
         self.since_top = max(self.since_top, rate)
 
-    def share(self, now: float, fraction: float, full_rate: float, rate: float) -> None:
+    def share(
+        self, now: float, fraction: float, full_rate: float, rate: float, phase: float = 0.0
+    ) -> None:
         """Keep to `fraction` of `full_rate` from now on, steady at `fraction` of `rate`, with
-        no burst saved up (see RateLimiter.take_share)."""
+        no burst saved up, the first slot `phase` of an interval from now (see
+        RateLimiter.take_share)."""
         self.max_rate = full_rate * fraction
         self.top = self.max_rate * self.tuning.margin
         self.lo = min(self.top, max(self.min_rate, rate * fraction))
@@ -828,7 +831,7 @@ class Learner:
         self._forget_steady()
         probe_at = now + self._probe_after(self.lo) if self.lo < self.top else math.inf
         self._steady(now, self.lo, probe_at)
-        self.tat = max(self.tat, now)
+        self.tat = max(self.tat, now + phase / self.rate)
 
 
 class RateLimiter:
@@ -901,12 +904,14 @@ class RateLimiter:
         with self._lock:
             self._learner.passed(self._clock())
 
-    def take_share(self, fraction: float, rate: float) -> None:
+    def take_share(self, fraction: float, rate: float, phase: float = 0.0) -> None:
         """Keep to `fraction` of the configured maximum from now on, starting at `fraction` of
         `rate` (requests/s), with no burst saved up: this process's part of a fleet whose shared
-        limiter became unreachable, while the server's bucket is likely empty."""
+        limiter became unreachable, while the server's bucket is likely empty. The first slot
+        is `phase` (0 to 1) of an interval away: the fleet's processes fall back at one moment,
+        and starting at once they would send together into that empty bucket."""
         with self._lock:
-            self._learner.share(self._clock(), fraction, self._full_rate, rate)
+            self._learner.share(self._clock(), fraction, self._full_rate, rate, phase)
 
     async def areserve(self, previous: Ticket | None = None) -> Ticket:
         return self.reserve(previous)

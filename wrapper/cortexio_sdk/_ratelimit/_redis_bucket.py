@@ -16,7 +16,9 @@ outage.
 Redis is a helper, never a reason for a call to fail: each step is bounded by the settings'
 `timeout` (a broken pooled connection is retried once, a timeout never); when Redis fails the
 client falls back to its in-process limiter (one warning per outage), set to its share of the
-rate the fleet last had (Redis counts the clients that booked lately), lets one caller ask Redis
+rate the fleet last had (Redis counts the clients that booked lately) and starting at a random
+point of its first interval (the fleet falls back at one moment: starting together, its
+processes sent at once into the bucket they had just emptied), lets one caller ask Redis
 again every `retry_interval`, and logs when it is back. A step that times out within
 `SLOW_STEP_GRACE` s (and twice `timeout`) of Redis's last answer is a slow step, not an outage:
 that caller alone limits itself locally, and the next step asks Redis. The Redis keys are a
@@ -33,6 +35,7 @@ import functools
 import importlib.resources
 import logging
 import math
+import random
 import secrets
 import threading
 import time
@@ -91,13 +94,25 @@ class RedisBucket:
     kind = "redis"
 
     def __init__(
-        self, config: RedisLimiter, *, key: str, requests_per_minute: float, told: bool = False
+        self,
+        config: RedisLimiter,
+        *,
+        key: str,
+        requests_per_minute: float,
+        told: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
+        """`clock`: this process's seconds, for the fallback and its retries (Redis's own clock
+        times the shared schedule); `rng` draws where in its first interval the fallback
+        starts. Fake and seeded ones in the simulator."""
         self.config = config
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 (a phase, not a secret)
         self.key = key
         self._keys = [key, f"{key}:clients"]
         self._id = secrets.token_hex(8)  # names this client among those sharing the key
-        self.local = RateLimiter(requests_per_minute, told=told)
+        self.local = RateLimiter(requests_per_minute, told=told, clock=clock)
         self._max_rate = self.local.max_rate
         self._told = told
         self._lock = threading.Lock()
@@ -303,7 +318,7 @@ class RedisBucket:
     def _waits_for_probe(self) -> bool:
         """In an outage, and not this caller's to probe now: no need to queue for a turn."""
         with self._lock:
-            return self._down and (self._probing or time.monotonic() < self._retry_at)
+            return self._down and (self._probing or self._clock() < self._retry_at)
 
     def _waited_too_long(self) -> None:
         logger.debug(
@@ -319,7 +334,7 @@ class RedisBucket:
         with self._lock:
             probe = False
             if self._down:
-                if self._probing or time.monotonic() < self._retry_at:
+                if self._probing or self._clock() < self._retry_at:
                     return None
                 self._probing = probe = True
             successes, self._successes = self._successes, 0
@@ -364,7 +379,7 @@ class RedisBucket:
 
     def _answered(self, probe: bool) -> None:
         with self._lock:
-            self._answered_at = time.monotonic()
+            self._answered_at = self._clock()
             # Only the probe ends an outage: a step sent before Redis failed may still succeed.
             if not probe:
                 return
@@ -392,7 +407,7 @@ class RedisBucket:
                 redacted(self.config.url),
             )
             return
-        now = time.monotonic()
+        now = self._clock()
         grace = SLOW_STEP_GRACE + 2 * self.config.timeout
         with self._lock:
             if probe:
@@ -416,7 +431,7 @@ class RedisBucket:
             # Every client sharing the key falls back at once: each keeps to its part of the
             # rate they shared, instead of all sending the key's whole limit.
             rate, clients = fleet
-            self.local.take_share(1.0 / clients, rate)
+            self.local.take_share(1.0 / clients, rate, phase=self._rng.random())
         if first:
             limiter_fell_back()
             logger.warning(
