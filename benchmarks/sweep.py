@@ -9,15 +9,17 @@ limiter), and the SDK told the limit (what a user who knows the shape's rate get
 that halves or doubles mid-run, a bucket another client spends, limits between the sweep's
 rates, token buckets over ten minutes (the steady state with its probes for a higher limit),
 windows of a minute and of 5-10 s (fixed and sliding) over ten minutes, buckets of one with
-requests spread in time beside the best fixed pace, and small buckets on a machine that stalls
-now and then, beside the best fixed pace there. Figures 4 and 7 measure a sample of these
+requests spread in time beside the best fixed pace, small buckets on a machine that stalls
+now and then, beside the best fixed pace there, and fleets on `RedisLimiter` whose Redis is
+killed mid-run. Figures 4 and 7 measure a sample of these
 cells on the wall clock; tests/test_ratesim.py holds the limiter to its bounds over 228 shapes.
-`--quick` (CI's smoke run) keeps two cells of each of the two tables of many rates, and one
-stall's six cells.
+`--quick` (CI's smoke run) keeps two cells of each of the two tables of many rates, one
+stall's six cells, and two killed fleets.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from functools import partial
 from pathlib import Path
@@ -320,6 +322,66 @@ def _stalled(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+# Fleets on RedisLimiter (processes x callers), Redis killed at the run's middle: figure 7's
+# killed cells on the wall clock are two of these.
+FLEETS = ((2, 8), (4, 8), (6, 4))
+FLEET_RATES = (2.0, 5.0, 10.0, 1000 / 60)
+FLEET_BURSTS = ("1", "2", "5", "1 s", "1 min")
+
+
+class _RedisWarnings(logging.Handler):
+    """Counts the SDK's warnings about Redis (one per process and outage is the bound), and
+    keeps them off stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += "Redis" in record.getMessage()
+
+
+def _killed(quick: bool) -> list[dict[str, Any]]:
+    """Fleets on `RedisLimiter` (its script simulated) whose Redis is killed at second 30 and
+    stays down: each process falls back to its own limiter at its share. Seconds 0-20 are
+    the fleet on Redis, 30-60 the fleet without it; beside it, plain retry with as many
+    callers."""
+    rows = []
+    sdk_logger = logging.getLogger("cortexio_sdk")
+    for rate in FLEET_RATES[1:2] if quick else FLEET_RATES:
+        for name in FLEET_BURSTS[2:4] if quick else FLEET_BURSTS:
+            for processes, callers in FLEETS[1:2] if quick else FLEETS:
+                make = partial(TokenBucket, rate, _burst(rate, name))
+                warnings, propagate = _RedisWarnings(), sdk_logger.propagate
+                sdk_logger.addHandler(warnings)
+                sdk_logger.propagate = False
+                try:
+                    run = simulate(
+                        make(),
+                        callers=callers,
+                        seconds=SECONDS,
+                        processes=processes,
+                        redis_killed_at=SECONDS / 2,
+                    )
+                finally:
+                    sdk_logger.removeHandler(warnings)
+                    sdk_logger.propagate = propagate
+                everyone = callers * processes
+                plain = simulate(make(), callers=everyone, seconds=SECONDS, client="plain")
+                rows.append(
+                    {
+                        "server": f"bucket {rate:.3g}/s burst {name}",
+                        "size": _burst(rate, name),
+                        "processes": processes,
+                        "callers": callers,
+                        "sdk": _figures(run),
+                        "warnings": warnings.count,
+                        "plain": _figures(plain),
+                    }
+                )
+    return rows
+
+
 def main() -> None:
     quick = quick_flag()
     sdk = _cells()
@@ -339,6 +401,7 @@ def main() -> None:
             "windows": _windows(),
             "spread": _spread(),
             "stalled": _stalled(quick),
+            "killed": _killed(quick),
             "change_at": CHANGE_AT,
         }
     )
