@@ -527,6 +527,35 @@ async def test_a_process_s_callers_take_turns_on_redis(kind: Kind, shared: Share
     assert sorted(counted.ops) == ["read"] * 16 + ["write"] * 16
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_caller_that_waits_too_long_for_its_turn_limits_itself_alone(
+    kind: Kind, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The process's other steps hold Redis past a step's own bound (3 x `timeout`): this
+    caller stops waiting and limits itself locally, with no warning and no outage."""
+    limiter = bind(redis_server.url, timeout=0.1, retry_interval=60)
+    caplog.set_level(logging.DEBUG, logger="cortexio_sdk")
+    try:
+        assert (await book(kind, limiter)).shared
+        turn = limiter._turn if kind == "sync" else limiter._aturn()
+        if kind == "sync":
+            turn.acquire()
+        else:
+            await turn.acquire()
+        started = time.monotonic()
+        try:
+            ticket = await book(kind, limiter)
+        finally:
+            turn.release()
+        assert not ticket.shared
+        assert 0.3 <= time.monotonic() - started < 1.0  # the step's bound, then locally
+        assert (await book(kind, limiter)).shared  # no outage: Redis is asked again at once
+    finally:
+        await limiter.aclose()
+    assert redis_warnings(caplog.records, "") == []
+    assert any("took longer than" in r.getMessage() for r in caplog.records)
+
+
 def test_a_write_another_client_beat_is_answered_with_the_state_it_wrote(
     shared: Shared, caplog: pytest.LogCaptureFixture
 ) -> None:
