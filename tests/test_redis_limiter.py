@@ -199,6 +199,32 @@ async def book(kind: Kind, limiter: Any) -> Any:
     return limiter.reserve() if kind == "sync" else await limiter.areserve()
 
 
+async def book_at_once(kind: Kind, limiter: Any, callers: int) -> list[Any]:
+    """`callers` slots booked at once: threads released together, or tasks of one group."""
+    tickets: list[Any] = []
+    if kind == "sync":
+        start = threading.Barrier(callers)
+
+        def book_one() -> None:
+            start.wait()
+            tickets.append(limiter.reserve())
+
+        threads = [threading.Thread(target=book_one) for _ in range(callers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    else:
+
+        async def abook_one() -> None:
+            tickets.append(await limiter.areserve())
+
+        async with anyio.create_task_group() as group:
+            for _ in range(callers):
+                group.start_soon(abook_one)
+    return tickets
+
+
 def state_key(inspect: redis.Redis | RedisCluster) -> str:
     """The one bucket's hash (beside it: its clients)."""
     # A cluster client sends KEYS to one node unless told to ask every primary.
@@ -422,28 +448,8 @@ async def test_callers_beyond_the_pool_wait_their_turn(kind: Kind, shared: Share
     expected = [one_by_one.reserve().wait for _ in range(16)]
     one_by_one.close()
     limiter = bind(shared, max_connections=2, timeout=1.0)
-    tickets = []
     try:
-        if kind == "sync":
-            start = threading.Barrier(16)
-
-            def book_one() -> None:
-                start.wait()
-                tickets.append(limiter.reserve())
-
-            threads = [threading.Thread(target=book_one) for _ in range(16)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(30)
-        else:
-
-            async def abook_one() -> None:
-                tickets.append(await limiter.areserve())
-
-            async with anyio.create_task_group() as group:
-                for _ in range(16):
-                    group.start_soon(abook_one)
+        tickets = await book_at_once(kind, limiter, 16)
     finally:
         await limiter.aclose()
     assert len(tickets) == 16
@@ -505,22 +511,7 @@ async def test_a_process_s_callers_take_turns_on_redis(kind: Kind, shared: Share
     limiter = bind(shared)
     counted = Counted(limiter)
     try:
-        if kind == "sync":
-            start = threading.Barrier(16)
-
-            def book_one() -> None:
-                start.wait()
-                limiter.reserve()
-
-            threads = [threading.Thread(target=book_one) for _ in range(16)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(30)
-        else:
-            async with anyio.create_task_group() as group:
-                for _ in range(16):
-                    group.start_soon(limiter.areserve)
+        await book_at_once(kind, limiter, 16)
     finally:
         await limiter.aclose()
     assert counted.most == 1
