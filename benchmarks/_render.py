@@ -828,8 +828,8 @@ its own limiter at its share of the rate the fleet had, from a point of its firs
 drawn at random, and warns once. Before that point was drawn, the processes fell back at one
 moment, sent together into the bucket they had just emptied, and those that met a 429 halved:
 2/s with a minute's bucket, 5 x 4 threads, kept 0.73 of the limit after the kill on the wall
-clock (figure 7, the last committed run), 0.65 simulated with 6 x 4. A bucket of one or two
-is another matter: processes that no longer share a schedule send at phases of their own, two
+clock (figure 7, in the run committed with 627656d), 0.65 simulated with 6 x 4. A bucket of one
+or two is another matter: processes that no longer share a schedule send at phases of their own, two
 of them now and then within one token's time, and the one refused halves; the table shows what
 is left. In **bold**, what misses issue 13's bounds (no call fails, one warning per process,
 at least 0.8 of the limit after the kill). {killed_lead}
@@ -1030,7 +1030,8 @@ Every server runs in its own process on 127.0.0.1.
   each write voided the reads of the process's other threads; under figure 4's load (run
   beside this figure), where a read and its write lie far apart, a step lost 16 times in a row
   and was taken for an outage: figure 7's own cell, told the limit, kept 0.62 of it in the
-  last committed run, and 0.97 in a run of that cell beside figure 4 since, with no warning.
+  run committed with 627656d, and 0.97 in a run of that cell beside figure 4 since, with no
+  warning.
   A write that another process beat answers with the state that process wrote, so that trying
   again costs one round trip.
 
