@@ -346,6 +346,17 @@ def test_a_share_of_a_fleet_paces_from_now_and_never_climbs_past_its_part() -> N
     assert limiter.rate == pytest.approx(2.5 * limiter.tuning.margin)
 
 
+def test_a_share_taken_late_in_a_limiter_s_life_starts_at_its_phase_with_no_burst() -> None:
+    """Redis fails after the process ran for a while: the first slot is still `phase` of an
+    interval away. (After `Tuning.burst_retry` s the limiter may try a burst of one more,
+    which let the first request go at once, phase or not.)"""
+    clock = FakeClock()
+    limiter = RateLimiter(1000, clock=clock)
+    clock.now += 1000.0
+    limiter.take_share(0.25, 8.0, phase=0.5)
+    assert waits(limiter, 3) == pytest.approx([0.25, 0.75, 1.25])
+
+
 def test_the_state_a_fleet_keeps_in_redis_reads_back_exactly() -> None:
     clock = FakeClock()
     limiter = RateLimiter(600, clock=clock)

@@ -831,6 +831,10 @@ class Learner:
         self._forget_steady()
         probe_at = now + self._probe_after(self.lo) if self.lo < self.top else math.inf
         self._steady(now, self.lo, probe_at)
+        if self.burst_retry_at < math.inf:  # (a burst given by the user stays)
+            # No burst, however long this limiter has run: one would go at once, phase or not.
+            self.burst = 1.0
+            self.burst_retry_at = max(self.burst_retry_at, now + self.tuning.burst_retry)
         self.tat = max(self.tat, now + phase / self.rate)
 
 
