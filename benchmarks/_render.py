@@ -1030,7 +1030,7 @@ Every server runs in its own process on 127.0.0.1.
   each write voided the reads of the process's other threads; under figure 4's load (run
   beside this figure), where a read and its write lie far apart, a step lost 16 times in a row
   and was taken for an outage: figure 7's own cell, told the limit, kept 0.62 of it in the
-  run committed with 627656d, and 0.97 in a run of that cell beside figure 4 since, with no
+  run committed with 627656d, and 0.99 in a run of that cell beside figure 4 since, with no
   warning.
   A write that another process beat answers with the state that process wrote, so that trying
   again costs one round trip.

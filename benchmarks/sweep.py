@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "suppo
 
 from ratesim import (
     CHANGE_AT,
+    FLEETS,
     Result,
     Server,
     TokenBucket,
@@ -322,9 +323,8 @@ def _stalled(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-# Fleets on RedisLimiter (processes x callers), Redis killed at the run's middle: figure 7's
-# killed cells on the wall clock are two of these.
-FLEETS = ((2, 8), (4, 8), (6, 4))
+# Fleets on RedisLimiter (ratesim's FLEETS, processes x callers), Redis killed at the run's
+# middle: figure 7 measures two such fleets on the wall clock.
 FLEET_RATES = (2.0, 5.0, 10.0, 1000 / 60)
 FLEET_BURSTS = ("1", "2", "5", "1 s", "1 min")
 

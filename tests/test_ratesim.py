@@ -15,7 +15,8 @@ over every shape of `wide_shapes()` and `change_shapes()` (more than 200):
 - against a bucket of one with requests spread in time on their way, near the best fixed pace;
 - on a machine that stalls now and then, callers woken late do not go together;
 - a fleet of processes on `RedisLimiter` learns as one client does, and with Redis killed
-  mid-run no call fails, each process warns once, and the fleet keeps 0.8 of the limit.
+  mid-run no call fails, each process warns once, and against buckets of 5 and more the
+  fleet keeps 0.8 of the limit.
 
 Where the issue's strictest bounds are not met (a bucket or window that remembers ten seconds
 or a minute, rates of 2/s and under where one 429 is more than 1 % of a minute's requests),
@@ -35,6 +36,7 @@ from cortexio_sdk._ratelimit._limiter import Learner, Tuning
 from ratesim import (
     CHANGE_AT,
     DOCUMENTED_RPM,
+    FLEETS,
     WIDE_RATES,
     FixedWindow,
     Result,
@@ -440,8 +442,6 @@ def test_a_window_shorter_than_a_minute_is_not_read_as_one(
 
 
 # -- fleets: processes sharing one key through RedisLimiter (its script simulated) -------------
-
-FLEETS = [(2, 8), (4, 8), (6, 4)]  # processes x callers, as figure 7's fleets
 
 
 @pytest.mark.parametrize("rate", [2.0, 5.0, 10.0, 1000 / 60])

@@ -507,8 +507,9 @@ class Counted:
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_a_process_s_callers_take_turns_on_redis(kind: Kind, shared: Shared) -> None:
     """16 callers of one client at once send one step at a time: in one process they would
-    only void each other's reads. So each booking is one read and one write, none read twice."""
-    limiter = bind(shared)
+    only void each other's reads. So each booking is one read and one write, none read twice.
+    (A `timeout` long enough that on a loaded machine none waits past its bound.)"""
+    limiter = bind(shared, timeout=2.0)
     counted = Counted(limiter)
     try:
         await book_at_once(kind, limiter, 16)

@@ -170,8 +170,8 @@ def simulate(
     if processes is None:
         limiters: list[Limiter] = [RateLimiter(requests_per_minute, told=told, clock=clock)]
     else:
-        redis = SimulatedRedis(clock, redis_killed_at)
-        limiters = [redis.client(requests_per_minute, told, seed + n) for n in range(processes)]
+        shared = SimulatedRedis(clock, redis_killed_at)
+        limiters = [shared.client(requests_per_minute, told, seed, n) for n in range(processes)]
     policies = [
         RequestPolicy(
             api_key="k",
@@ -281,6 +281,9 @@ def simulate(
     return result
 
 
+FLEETS = ((2, 8), (4, 8), (6, 4))  # processes x callers: figure 8's fleets, and the tests'
+
+
 class SimulatedRedis:
     """What `_redis_bucket.lua` answers, in Python on the simulated clock: one key's state and
     version, its clients, read and compare-and-set; from `killed_at` on, every call fails as a
@@ -293,14 +296,16 @@ class SimulatedRedis:
         self._version = 0
         self._clients: dict[str, float] = {}
 
-    def client(self, requests_per_minute: float, told: bool, seed: int) -> RedisBucket:
+    def client(
+        self, requests_per_minute: float, told: bool, seed: int, process: int
+    ) -> RedisBucket:
         bucket = RedisBucket(
             RedisLimiter(url="redis://127.0.0.1:6379/0"),  # never connected to
             key="sim",
             requests_per_minute=requests_per_minute,
             told=told,
             clock=self._clock,
-            rng=random.Random(seed),
+            rng=random.Random(f"fallback {seed} {process}"),  # apart from the policies' draws
         )
         bucket._sync_script = self  # its one way to Redis
         return bucket
@@ -316,7 +321,7 @@ class SimulatedRedis:
             self._version += 1
             return 1
         self._clients[who] = now
-        self._clients = {c: at for c, at in self._clients.items() if at >= now - active}
+        self._clients = {c: at for c, at in self._clients.items() if at > now - active}
         pairs = [item for pair in self._state.items() for item in pair]
         return [f"{now:.6f}", self._version, len(self._clients), *pairs]
 

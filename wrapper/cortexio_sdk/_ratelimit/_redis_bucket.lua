@@ -6,7 +6,8 @@
 -- KEYS[2]  the clients seen lately (a sorted set of random ids, scored by last step)
 --
 -- Both ops begin ARGV[2] this client's id, ARGV[3] how long a client counts as active (s),
--- ARGV[4] ttl (ms: idle state expires).
+-- ARGV[4] ttl (ms) after which idle state expires: for a write, that of the state it writes
+-- (longer while slots are booked ahead), also given to the clients' set.
 --
 -- ARGV[1] = 'read'
 --   Returns {now, version, clients, field, value, field, value, ...}: now is seconds on

@@ -8,10 +8,10 @@ clock (so hosts whose clocks disagree still share one schedule), decides in Pyth
 the state back only if no other client wrote it meanwhile; a write that finds another client's
 answers with the state as it now is, and the step decides again (`_redis_bucket.lua` does the
 read and the compare-and-set, atomically). One copy of the arithmetic, at the price of two round
-trips for a step that changes the state. A process's callers take turns, so that only processes
-contend; a step that lost to other clients `CAS_ATTEMPTS` times in a row (a host so loaded that
-its read and its write lie far apart) limits that one call locally: Redis answered, so it is no
-outage.
+trips for a step that changes the state. A client's threads take turns, and so do its tasks (in
+each event loop), so that they do not void each other's reads; a step that lost to other
+clients `CAS_ATTEMPTS` times in a row (a host so loaded that its read and its write lie far
+apart) limits that one call locally: Redis answered, so it is no outage.
 
 Redis is a helper, never a reason for a call to fail: each step is bounded by the settings'
 `timeout` (a broken pooled connection is retried once, a timeout never); when Redis fails the
@@ -234,10 +234,11 @@ class RedisBucket:
 
     # -- one Redis step, sync and async: None when it was not sent or failed ------------------
     #
-    # A process's callers take turns: steps sent at once by one process would only contend
-    # with each other (each write voids the others' reads), and on a loaded host, where a
-    # step's read and write lie far apart, 32 threads in 4 processes so failed 16 times in a
-    # row. A caller that waits longer than a step may take limits itself locally.
+    # A client's threads take turns (and its tasks, per event loop): steps sent at once by one
+    # process would only contend with each other (each write voids the others' reads), and on
+    # a loaded host, where a step's read and write lie far apart, 32 threads in 4 processes so
+    # failed 16 times in a row. A caller that waits longer than a step may take leaves its step
+    # to the local limiter (a hold-off then reaches this process alone).
 
     def _step(self, previous: Ticket | None, hold: float | None) -> Ticket | None:
         if self._waits_for_probe():
@@ -272,7 +273,10 @@ class RedisBucket:
     async def _astep(self, previous: Ticket | None, hold: float | None) -> Ticket | None:
         if self._waits_for_probe():
             return None
-        turn = self._aturn()
+        try:
+            turn = self._aturn()
+        except RuntimeError:  # not on asyncio (trio): redis-py's asyncio client fails there,
+            return await self._arun(self._begin(previous, hold))  # and the step falls back
         try:
             with anyio.fail_after(self._step_bound):
                 await turn.acquire()
@@ -323,7 +327,7 @@ class RedisBucket:
     def _waited_too_long(self) -> None:
         logger.debug(
             "rate limit: this process's other steps on Redis at %s took longer than %g s; "
-            "this call limited itself alone",
+            "this step was left to the process's own limiter",
             redacted(self.config.url),
             self._step_bound,
         )
