@@ -548,6 +548,22 @@ async def test_a_caller_that_waits_too_long_for_its_turn_limits_itself_alone(
     assert any("took longer than" in r.getMessage() for r in caplog.records)
 
 
+def test_on_trio_the_async_steps_fall_back_instead_of_raising(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """redis-py's asyncio client does not run on trio: each async step fails and the call
+    limits itself locally (one warning), as before the turns, which are asyncio locks."""
+    limiter = bind(redis_server.url, retry_interval=60)
+
+    async def book_twice() -> list[Any]:
+        return [await limiter.areserve(), await limiter.areserve()]
+
+    tickets = anyio.run(book_twice, backend="trio")
+    assert not any(ticket.shared for ticket in tickets)
+    assert len(redis_warnings(caplog.records, "failed")) == 1
+    limiter.close()
+
+
 def test_a_write_another_client_beat_is_answered_with_the_state_it_wrote(
     shared: Shared, caplog: pytest.LogCaptureFixture
 ) -> None:
