@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import resource
 import shlex
@@ -168,6 +169,19 @@ def rss_mb() -> float:
     with open(f"/proc/{os.getpid()}/statm") as statm:
         pages = int(statm.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class RedisWarnings(logging.Handler):
+    """Counts the SDK's warnings about Redis (outage and recovery), keeping their text."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Redis" in message:
+            self.messages.append(message)
 
 
 def emit(result: dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from cortexio_sdk.testing import RedisServer
 
-from ._common import Counting, check, emit, fake, quick_flag
+from ._common import Counting, RedisWarnings, check, emit, fake, quick_flag
 from ._ratelimited import (
     KINDS,
     SHAPES,
@@ -88,19 +88,6 @@ CELLS = (
     Cell("bucket 2/s burst 1 min", 5, 4, redis_killed=True),
 )
 QUICK_CELLS = (Cell(FIGURE_7.shape, 4, 8), KILLED)
-
-
-class RedisWarnings(logging.Handler):
-    """Counts the SDK's warnings about Redis (outage and recovery), keeping their text."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if "Redis" in message:
-            self.messages.append(message)
 
 
 def worker(config: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ._common import check, emit, quick_flag
+from ._common import RedisWarnings, check, emit, quick_flag
 
 # The simulator lives with the tests, which pin its arithmetic (tests/test_ratesim.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
@@ -329,18 +329,6 @@ FLEET_RATES = (2.0, 5.0, 10.0, 1000 / 60)
 FLEET_BURSTS = ("1", "2", "5", "1 s", "1 min")
 
 
-class _RedisWarnings(logging.Handler):
-    """Counts the SDK's warnings about Redis (one per process and outage is the bound), and
-    keeps them off stderr."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += "Redis" in record.getMessage()
-
-
 def _killed(quick: bool) -> list[dict[str, Any]]:
     """Fleets on `RedisLimiter` (its script simulated) whose Redis is killed at second 30 and
     stays down: each process falls back to its own limiter at its share. Seconds 0-20 are
@@ -352,9 +340,9 @@ def _killed(quick: bool) -> list[dict[str, Any]]:
         for name in FLEET_BURSTS[2:4] if quick else FLEET_BURSTS:
             for processes, callers in FLEETS[1:2] if quick else FLEETS:
                 make = partial(TokenBucket, rate, _burst(rate, name))
-                warnings, propagate = _RedisWarnings(), sdk_logger.propagate
+                warnings, propagate = RedisWarnings(), sdk_logger.propagate
                 sdk_logger.addHandler(warnings)
-                sdk_logger.propagate = False
+                sdk_logger.propagate = False  # (thousands of warnings: off stderr)
                 try:
                     run = simulate(
                         make(),
@@ -375,7 +363,7 @@ def _killed(quick: bool) -> list[dict[str, Any]]:
                         "processes": processes,
                         "callers": callers,
                         "sdk": _figures(run),
-                        "warnings": warnings.count,
+                        "warnings": len(warnings.messages),
                         "plain": _figures(plain),
                     }
                 )

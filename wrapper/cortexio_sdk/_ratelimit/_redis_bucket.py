@@ -322,7 +322,12 @@ class RedisBucket:
     def _waits_for_probe(self) -> bool:
         """In an outage, and not this caller's to probe now: no need to queue for a turn."""
         with self._lock:
-            return self._down and (self._probing or self._clock() < self._retry_at)
+            return self._left_local()
+
+    def _left_local(self) -> bool:
+        """(Under `_lock`.) Redis is down and it is not yet time to ask again, or another
+        caller is asking."""
+        return self._down and (self._probing or self._clock() < self._retry_at)
 
     def _waited_too_long(self) -> None:
         logger.debug(
@@ -336,11 +341,11 @@ class RedisBucket:
         """None: leave it to the local limiter (Redis is down). Else whether this step is the
         outage's probe, and the step: book (or confirm `previous`), or hold off `hold` s."""
         with self._lock:
-            probe = False
-            if self._down:
-                if self._probing or self._clock() < self._retry_at:
-                    return None
-                self._probing = probe = True
+            if self._left_local():
+                return None
+            probe = self._down  # and due: this caller asks whether Redis is back
+            if probe:
+                self._probing = True
             successes, self._successes = self._successes, 0
         return probe, self._steps(previous, hold, successes)
 
