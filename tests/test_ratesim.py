@@ -458,12 +458,11 @@ def test_a_fleet_on_redis_learns_as_one_client_does(rate: float, size: float | s
     assert fleet.share_429(30, 60) <= alone.share_429(30, 60) + 0.001
 
 
-# Token buckets of 5 and more: (rate, size).
+# Token buckets of one, two, five, a second's and a minute's worth: (rate, size).
 KILLED_BUCKETS = [
     (rate, size)
     for rate in (2.0, 5.0, 10.0, 1000 / 60)
-    for size in sorted({5.0, rate, 60 * rate})
-    if size >= 5.0
+    for size in sorted({1.0, 2.0, 5.0, rate, 60 * rate})
 ]
 
 
@@ -477,12 +476,12 @@ def test_redis_killed_mid_run_fails_no_call_and_the_fleet_keeps_most_of_the_limi
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Redis fails at second 30 and stays down: each process warns once and keeps to its
-    share of the rate the fleet had, from a point of its first interval drawn at random. The
-    processes fall back at one moment: all starting at once, they sent together into a bucket
-    the fleet had just emptied, met 429s and halved (0.65 of the limit after the kill at 2/s
-    with a minute's bucket, 6 x 4; 0.80 at 2/s burst 5, 4 x 8). Buckets of one or two are
-    left out: processes that can no longer agree on a schedule collide in them at any pace
-    near the limit (see BENCHMARKS.md, figure 7)."""
+    share of the rate the fleet had, on its own slots of the schedule they shared. Before,
+    each started at a random point of its first interval: processes that no longer shared a
+    schedule collided in buckets of one or two at any pace near the limit (0.19 of 16.7/s
+    burst 1 after the kill, 2 x 8); and before that all started at once, sent together into
+    the bucket the fleet had just emptied, met 429s and halved (0.65 of 2/s with a minute's
+    bucket, 6 x 4)."""
     run = simulate(
         TokenBucket(rate, size),
         callers=callers,

@@ -27,6 +27,8 @@ import anyio
 import pytest
 import redis
 from cortexio_sdk import AsyncCortex, ConfigurationError, Cortex, CortexError, RedisLimiter
+from cortexio_sdk._ratelimit._limiter import Tuning
+from cortexio_sdk._ratelimit._redis_bucket import _Fleet
 from cortexio_sdk.testing import FakeCortex, RedisServer, RedisServerCluster, RedisServerError
 from harness import API_KEY, Api, Kind, closed_port, key_free
 from redis.cluster import RedisCluster
@@ -438,6 +440,52 @@ def test_when_redis_goes_away_each_client_keeps_to_its_share(shared: Shared) -> 
     assert gaps == pytest.approx([0.2, 0.2], abs=0.05)
     first.close()
     second.close()
+
+
+def test_when_redis_goes_away_the_processes_take_turns_in_the_schedule_they_shared(
+    shared: Shared,
+) -> None:
+    """Each keeps to its own slots of the fleet's last schedule (every other one of two): the
+    two processes' requests alternate, an interval of the fleet's rate apart, as they did on
+    Redis. (Starting each at a random point of its interval, two processes sent within a
+    token's time of each other now and then, refused by a bucket of one.)"""
+    first, second = bind(shared), bind(shared)
+    for process in (second, first, second):  # each has seen Redis count two clients
+        process.reserve()
+    shared.server_of(first.key).kill()
+    slots = []
+    for process in (first, second):
+        for _ in range(3):
+            slots.append((time.monotonic() + process.reserve().wait, process))
+    slots.sort(key=lambda slot: slot[0])
+    interval = 1 / (10 * Tuning().margin)  # told 600 a minute: 9.85/s
+    gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(slots)]
+    assert gaps == pytest.approx([interval] * 5, abs=0.03)
+    assert all(a[1] is not b[1] for a, b in itertools.pairwise(slots))  # in turn
+    first.close()
+    second.close()
+
+
+@pytest.mark.parametrize("clients", [2, 3, 6])
+def test_the_fleet_s_slots_are_dealt_out_by_place_whatever_each_process_read_last(
+    clients: int,
+) -> None:
+    """Processes read the schedule at different slots of it, with clocks of their own: each
+    still finds its own slots on the one schedule, apart from every other process's."""
+    rate, slot, redis_now = 7.3, 1_234_567.891, 1_234_570.0
+    interval = 1 / rate
+    firsts = []
+    for place in range(clients):
+        offset = 1000.0 * place - 3.7  # this process's clock less Redis's
+        read = slot + (place * 5 % 7) * interval  # the next slot when it last stepped
+        fleet = _Fleet(rate, clients, place, read, offset)
+        now = redis_now + offset + place * 0.01  # each falls back a little later
+        phase = fleet.phase(now)
+        assert 0.0 <= phase < 1.0
+        firsts.append(now - offset + phase * clients * interval)  # on Redis's clock
+    numbers = [(first - slot) * rate for first in firsts]
+    assert numbers == pytest.approx([round(n) for n in numbers], abs=1e-6)  # on the schedule
+    assert len({round(n) % clients for n in numbers}) == clients  # each its own
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

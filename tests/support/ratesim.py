@@ -171,7 +171,7 @@ def simulate(
         limiters: list[Limiter] = [RateLimiter(requests_per_minute, told=told, clock=clock)]
     else:
         shared = SimulatedRedis(clock, redis_killed_at)
-        limiters = [shared.client(requests_per_minute, told, seed, n) for n in range(processes)]
+        limiters = [shared.client(requests_per_minute, told, n) for n in range(processes)]
     policies = [
         RequestPolicy(
             api_key="k",
@@ -286,8 +286,8 @@ FLEETS = ((2, 8), (4, 8), (6, 4))  # processes x callers: figure 8's fleets, and
 
 class SimulatedRedis:
     """What `_redis_bucket.lua` answers, in Python on the simulated clock: one key's state and
-    version, its clients, read and compare-and-set; from `killed_at` on, every call fails as a
-    Redis that is gone does. `client()` is one process's `RedisBucket` on it."""
+    version, its clients and their order, read and compare-and-set; from `killed_at` on, every
+    call fails as a Redis that is gone does. `client()` is one process's `RedisBucket` on it."""
 
     def __init__(self, clock: FakeClock, killed_at: float | None) -> None:
         self._clock = clock
@@ -296,18 +296,16 @@ class SimulatedRedis:
         self._version = 0
         self._clients: dict[str, float] = {}
 
-    def client(
-        self, requests_per_minute: float, told: bool, seed: int, process: int
-    ) -> RedisBucket:
+    def client(self, requests_per_minute: float, told: bool, process: int) -> RedisBucket:
         bucket = RedisBucket(
             RedisLimiter(url="redis://127.0.0.1:6379/0"),  # never connected to
             key="sim",
             requests_per_minute=requests_per_minute,
             told=told,
             clock=self._clock,
-            rng=random.Random(f"fallback {seed} {process}"),  # apart from the policies' draws
         )
         bucket._sync_script = self  # its one way to Redis
+        bucket._id = f"process-{process:03d}"  # (random ids would order the fleet anew each run)
         return bucket
 
     def __call__(self, *, keys: list[str], args: list[object]) -> object:
@@ -323,7 +321,8 @@ class SimulatedRedis:
         self._clients[who] = now
         self._clients = {c: at for c, at in self._clients.items() if at > now - active}
         pairs = [item for pair in self._state.items() for item in pair]
-        return [f"{now:.6f}", self._version, len(self._clients), *pairs]
+        place = sum(client < who for client in self._clients)
+        return [f"{now:.6f}", self._version, len(self._clients), place, *pairs]
 
 
 def paced(

@@ -819,8 +819,8 @@ class Learner:
         self, now: float, fraction: float, full_rate: float, rate: float, phase: float = 0.0
     ) -> None:
         """Keep to `fraction` of `full_rate` from now on, steady at `fraction` of `rate`, with
-        no burst saved up, the first slot `phase` of an interval from now (see
-        RateLimiter.take_share)."""
+        no burst saved up, the first slot `phase` of an interval from now or whole intervals
+        after it (see RateLimiter.take_share)."""
         self.max_rate = full_rate * fraction
         self.top = self.max_rate * self.tuning.margin
         self.lo = min(self.top, max(self.min_rate, rate * fraction))
@@ -835,7 +835,14 @@ class Learner:
             # No burst, however long this limiter has run: one would go at once, phase or not.
             self.burst = 1.0
             self.burst_retry_at = max(self.burst_retry_at, now + self.tuning.burst_retry)
-        self.tat = max(self.tat, now + phase / self.rate)
+        # (Whole intervals later if this limiter booked past that slot or holds off until
+        # later: the slots stay where they were given, apart from the other processes'.)
+        first = now + phase / self.rate
+        taken = max(self.tat, self.hold) - first
+        if taken > 0.0:
+            first += math.ceil(taken * self.rate - 1e-9) / self.rate
+        self.tat = first
+        self.epoch += 1  # (slots booked here before go again, on this schedule)
 
 
 class RateLimiter:
@@ -912,8 +919,10 @@ class RateLimiter:
         """Keep to `fraction` of the configured maximum from now on, starting at `fraction` of
         `rate` (requests/s), with no burst saved up: this process's part of a fleet whose shared
         limiter became unreachable, while the server's bucket is likely empty. The first slot
-        is `phase` (0 to 1) of an interval away: the fleet's processes fall back at one moment,
-        and starting at once they would send together into that empty bucket."""
+        is `phase` (0 to 1) of an interval away (or whole intervals after it, past slots this
+        limiter booked already): the fleet's processes fall back at one moment, and each takes
+        its own slots of the schedule they shared (`_redis_bucket._Fleet.phase`); starting at
+        once they would send together into that empty bucket."""
         with self._lock:
             self._learner.share(self._clock(), fraction, self._full_rate, rate, phase)
 

@@ -10,8 +10,11 @@
 -- (longer while slots are booked ahead), also given to the clients' set.
 --
 -- ARGV[1] = 'read'
---   Returns {now, version, clients, field, value, field, value, ...}: now is seconds on
---   Redis's clock (from a recent origin, so a double keeps microseconds), as a string.
+--   Returns {now, version, clients, place, field, value, field, value, ...}: now is seconds
+--   on Redis's clock (from a recent origin, so a double keeps microseconds), as a string;
+--   place is how many of the clients have an id that sorts before this one's (each client of
+--   the key reads the same order, so that when Redis goes away each keeps to its own slots of
+--   the schedule they shared).
 --
 -- ARGV[1] = 'write'  ARGV[5] the version read   ARGV[6..] field, value, ...
 --   Returns 1 when written; when another client wrote first, what 'read' returns, so that the
@@ -27,7 +30,14 @@ local function read()
   redis.call('ZADD', clients, now, ARGV[2])
   redis.call('ZREMRANGEBYSCORE', clients, '-inf', now - tonumber(ARGV[3]))
   redis.call('PEXPIRE', clients, tonumber(ARGV[4]))
-  local reply = {string.format('%.6f', now), 0, redis.call('ZCARD', clients)}
+  local ids = redis.call('ZRANGE', clients, 0, -1)
+  local place = 0
+  for _, id in ipairs(ids) do
+    if id < ARGV[2] then
+      place = place + 1
+    end
+  end
+  local reply = {string.format('%.6f', now), 0, #ids, place}
   local state = redis.call('HGETALL', key)
   for i = 1, #state, 2 do
     if state[i] == 'version' then
