@@ -78,7 +78,8 @@ class Cell:
 FIGURE_7 = Cell("bucket 10/s burst 1 s", 4, 8, more=("sdk_told", "per_process"))
 KILLED = Cell("bucket 10/s burst 1 s", 4, 8, redis_killed=True)
 # Fleets of 2 to 6 processes; small bursts (where a fleet's first requests collide), a fixed
-# window, and Redis killed under two shapes.
+# window, and Redis killed under four shapes (buckets of one and two: where processes that fall
+# back collide unless each keeps to its own slots).
 CELLS = (
     FIGURE_7,
     KILLED,
@@ -86,6 +87,8 @@ CELLS = (
     Cell("bucket 16.7/s burst 5", 6, 4),
     Cell("window 10 per s", 3, 8),
     Cell("bucket 2/s burst 1 min", 5, 4, redis_killed=True),
+    Cell("bucket 16.7/s burst 1", 2, 8, redis_killed=True),
+    Cell("bucket 5/s burst 2", 4, 8, redis_killed=True),
 )
 QUICK_CELLS = (Cell(FIGURE_7.shape, 4, 8), KILLED)
 
