@@ -720,7 +720,18 @@ class Learner:
         shown = self.big_ok - rate * self.big_time
         if now - self.big_at > t.bucket_memory or shown < rate * quiet + 1.0:
             return math.inf
+        # (No more unseen successes than requests let go and not yet reported, this 429's
+        # aside: at four processes, taken as one each, the cap was loose enough that a fleet
+        # met twice one client's 429s against a minute's bucket at 2-5/s, simulated.)
+        unseen = min(unseen, max(0.0, self._let_go(now) - self.since_ok - 1.0))
         return (self.since_ok + unseen + 1.0) / span
+
+    def _let_go(self, now: float) -> float:
+        """Requests let go since the latest 429: the slots booked since, less those still
+        ahead (booked one interval apart up to the latest; a slot booked again after a hold-off
+        counts twice, which only makes this more)."""
+        ahead = math.ceil((self.last_sent - now) * self.rate) if self.last_sent > now else 0
+        return max(0.0, self.since_sent - ahead)
 
     def _quiet(self, now: float) -> float:
         """Seconds of hold-off since the latest 429 (429s answering requests sent before it
