@@ -814,9 +814,13 @@ goes at its end, the next a whole interval later) and plain retry. Callers woken
 stall used to go together, a burst a small bucket refused, and the client took that 429 for a
 limit that fell: with stalls of 100 ms every 5 s, 0.53 of 16.7/s burst 1, 0.73 of 16.7/s burst
 2, 0.69 of 10/s burst 1 and 0.83 of 5/s burst 1 over seconds 30-60 (the same simulation, the
-code before the change, 7d558fa); now a caller half an interval late for its slot starts the
-schedule again, and the others book afresh from it, as far as the known burst allows. A bucket
-of one still refuses a caller a little late, as it does any spread in time. {stalled_lead}
+code before the change, 7d558fa); then a caller half an interval late for its slot started
+the schedule again, and the others booked afresh from it, as far as the known burst allows.
+A stall ends anywhere in an interval, though, and a caller held less than half of one went on
+schedule, the next slot that much sooner after it, which a bucket of one refused: 0.61 of 10/s
+burst 1 with stalls of 150 ms every 2 s, 0.81-0.86 of buckets of one at 5-10/s with 100 ms every
+5 s (1031180). Now a tenth of an interval late is enough (and at least 10 ms). A bucket of one
+still refuses a caller a little late, as it does any spread in time. {stalled_lead}
 
 {STALLED_HEADER}
 {stalled_rows}

@@ -86,10 +86,13 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   against the floor now (`_bracket_savings`).
 - Every rate change voids the slots booked at the old rate; sleepers confirm their slot at
   least every RECHECK s, so a new rate applies within a second however many callers wait.
-- A caller that reaches its slot half an interval late or more (a stalled machine woke it
-  late) starts the schedule again from now (`confirm`; in one process): the callers booked
+- A caller that reaches its slot a tenth of an interval late or more (a stalled machine woke
+  it late) starts the schedule again from now (`confirm`; in one process): the callers booked
   after it would otherwise go together, a burst the server was never shown to take, whose 429
-  the client read as a limit that fell.
+  the client read as a limit that fell; and the next slot would come less than an interval
+  after it, which a bucket of one refuses unless the rate is that much under the limit (from
+  half an interval late, 0.61-0.86 of buckets of one at 5-10/s on a machine that stalls,
+  simulated; 0.93-0.97 now).
 - Every 429 makes every caller hold off until its Retry-After has passed; 429s arriving during
   a hold-off answer requests sent before it and teach nothing more.
 
@@ -172,7 +175,7 @@ class Tuning:
     window_memory: float = 300.0  # ...and a window not told again for this long is forgotten
     # A caller this share of an interval (and STALL_FLOOR s) late for its slot was stalled: the
     # schedule starts again from it.
-    stall_lateness: float = 0.5
+    stall_lateness: float = 0.1
 
 
 class Learner:
