@@ -357,6 +357,36 @@ def test_a_share_taken_late_in_a_limiter_s_life_starts_at_its_phase_with_no_burs
     assert waits(limiter, 3) == pytest.approx([0.25, 0.75, 1.25])
 
 
+def test_a_share_s_slots_stay_where_they_were_dealt_whatever_was_booked_before() -> None:
+    """A share starts at its phase, or whole intervals after it where that is too soon after
+    the request this limiter let go last: its slots are its own of the fleet's schedule."""
+    clock = FakeClock()
+    limiter = RateLimiter(600, told=True, clock=clock)
+    assert waits(limiter, 1) == [0.0]  # one request goes now
+    limiter.take_share(0.5, 8.0, phase=0.1)  # own slots every 0.25 s: 0.025 s from now, ...
+    assert waits(limiter, 2) == pytest.approx([0.275, 0.525])  # ...but not 0.025 s after it
+
+
+def test_a_stalled_caller_of_a_share_waits_for_its_next_own_slot() -> None:
+    """Keeping to its own slots of a fleet's schedule, a caller that wakes late for one does
+    not send at once (it would land among the other processes' requests), nor do the callers
+    booked after it: each takes the next own slot after now."""
+    clock = FakeClock()
+    limiter = RateLimiter(600, told=True, clock=clock)
+    limiter.take_share(0.25, 8.0, phase=0.5)  # own slots at 0.25, 0.75, 1.25, ... (2/s)
+    tickets = [limiter.reserve() for _ in range(3)]
+    assert [t.wait for t in tickets] == pytest.approx([0.25, 0.75, 1.25])
+    start = clock.now
+    clock.now += 0.9  # stalled: the first slot passed 0.65 s ago, the second 0.15 s ago
+    late = [limiter.reserve(ticket) for ticket in tickets]
+    assert [clock.now + t.wait - start for t in late] == pytest.approx([1.25, 1.75, 2.25])
+    # Alone (not a share), a stalled caller goes at once and the schedule starts from it.
+    alone = RateLimiter(600, told=True, clock=clock)
+    ticket = alone.reserve()
+    clock.now += 0.5
+    assert alone.reserve(ticket).wait == 0.0
+
+
 def test_the_state_a_fleet_keeps_in_redis_reads_back_exactly() -> None:
     clock = FakeClock()
     limiter = RateLimiter(600, clock=clock)

@@ -92,7 +92,8 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   the client read as a limit that fell; and the next slot would come less than an interval
   after it, which a bucket of one refuses unless the rate is that much under the limit (from
   half an interval late, 0.61-0.86 of buckets of one at 5-10/s on a machine that stalls,
-  simulated; 0.93-0.97 now).
+  simulated; 0.93-0.97 now). A process keeping to its share of a fleet's schedule (`share`)
+  sends in its own slots alone: a caller late for one waits for the next.
 - Every 429 makes every caller hold off until its Retry-After has passed; 429s arriving during
   a hold-off answer requests sent before it and teach nothing more.
 
@@ -260,7 +261,9 @@ class Learner:
         self.last_trial_send = -math.inf  # the same, for the trial's idle check
         self.spacing = 0.0  # the gap between the last two slots booked
         self.hold = 0.0  # nobody sends before this (the latest Retry-After)
-        self.epoch = 0  # schedule changes: each voids the slots booked before it
+        # Schedule changes (each voids the slots booked before it), and whether its slots are
+        # dealt out of a fleet's schedule (`share`: a stalled caller keeps to them).
+        self.epoch, self.dealt = 0, False
 
     @property
     def min_rate(self) -> float:
@@ -618,8 +621,16 @@ class Learner:
         """Confirm `previous` while its epoch holds, else book a new slot: (seconds to wait,
         the slot's time, whether the state changed). `stalls`: see `confirm`."""
         if previous is not None and previous.epoch == self.epoch:
-            wait = self.confirm(now, previous.at, stalls=stalls)
-            return wait, previous.at, wait == 0.0
+            if stalls and self.dealt and self._stalled(now, previous.at):
+                # Its slots are its own of a fleet's schedule (`share`): sent now, this one
+                # would land among the other processes' requests. It takes its next own slot
+                # instead, and the callers booked after it book again from there.
+                self.epoch += 1
+                late = math.floor((now - previous.at) * self.rate) + 1.0
+                self.tat = previous.at + late / self.rate
+            else:
+                wait = self.confirm(now, previous.at, stalls=stalls)
+                return wait, previous.at, wait == 0.0
         wait = self.book(now)
         return wait, now + wait, True
 
@@ -630,8 +641,7 @@ class Learner:
         book again through Redis, each step contending with the others' on a loaded host)."""
         if at - now > 1e-9:
             return at - now
-        interval = 1.0 / self.rate
-        if stalls and now - at > max(self.tuning.stall_lateness * interval, STALL_FLOOR):
+        if stalls and self._stalled(now, at):
             # Stalled (a machine with more runnable processes than cores stops a process for
             # a tenth of a second now and then): the slots booked after this one have passed
             # too, and their callers, woken together, would go at once, a burst the server was
@@ -640,9 +650,13 @@ class Learner:
             # Before, such a burst's 429 was read as a limit that fell: 16.7/s burst 2 with 16
             # tasks on a loaded machine kept to 0.81 of the limit over seconds 30-60.
             self.epoch += 1
-            self.tat = now + interval
+            self.tat = now + 1.0 / self.rate
         self.last_go = now
         return 0.0
+
+    def _stalled(self, now: float, at: float) -> bool:
+        """Whether a caller this late for its slot `at` was stalled (`Tuning.stall_lateness`)."""
+        return now - at > max(self.tuning.stall_lateness / self.rate, STALL_FLOOR)
 
     # -- what it knows of the limit --------------------------------------------------------
 
@@ -857,6 +871,7 @@ class Learner:
             first += math.ceil(taken * self.rate - 1e-9) / self.rate
         self.tat = first
         self.epoch += 1  # (slots booked here before go again, on this schedule)
+        self.dealt = True
 
 
 class RateLimiter:
