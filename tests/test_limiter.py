@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from cortexio_sdk import Cortex
-from cortexio_sdk._ratelimit._limiter import Learner, RateLimiter, Tuning
+from cortexio_sdk._ratelimit._limiter import Learner, RateLimiter, Ticket, Tuning
 from fakeclock import FakeClock
 from harness import IN_PROGRESS, Api, in_order
 from loopback import LoopbackServer, Received, Reply
@@ -385,6 +385,20 @@ def test_a_stalled_caller_of_a_share_waits_for_its_next_own_slot() -> None:
     ticket = alone.reserve()
     clock.now += 0.5
     assert alone.reserve(ticket).wait == 0.0
+
+
+def test_a_stalled_caller_of_a_fleet_s_schedule_books_afresh_alone() -> None:
+    """In Redis the schedule is the fleet's: one process's stall voids none of it, and each
+    caller it held books a new slot, as a new caller would, instead of going at once."""
+    learner = Learner(10.0, Tuning(), 0.0, told=True)
+    rate = learner.rate
+    slots = [learner.reserve(0.0, None, shared=True)[1] for _ in range(3)]
+    assert slots == pytest.approx([0.0, 1 / rate, 2 / rate])
+    tickets = [Ticket(slot, learner.epoch, shared=True, at=slot) for slot in slots[1:]]
+    now = slots[2] + 0.5  # stalled past both: one goes now, the other an interval later
+    late = [learner.reserve(now, ticket, shared=True) for ticket in tickets]
+    assert [at for _, at, _ in late] == pytest.approx([now, now + 1 / rate])
+    assert learner.epoch == tickets[0].epoch  # nobody else's slot was voided
 
 
 def test_the_state_a_fleet_keeps_in_redis_reads_back_exactly() -> None:

@@ -616,32 +616,35 @@ class Learner:
         return send_at - now
 
     def reserve(
-        self, now: float, previous: Ticket | None, *, stalls: bool = True
+        self, now: float, previous: Ticket | None, *, shared: bool = False
     ) -> tuple[float, float, bool]:
         """Confirm `previous` while its epoch holds, else book a new slot: (seconds to wait,
-        the slot's time, whether the state changed). `stalls`: see `confirm`."""
+        the slot's time, whether the state changed). `shared`: the schedule is a fleet's, in
+        Redis (see `confirm`)."""
         if previous is not None and previous.epoch == self.epoch:
-            if stalls and self.dealt and self._stalled(now, previous.at):
+            if not (self.dealt or shared) or not self._stalled(now, previous.at):
+                wait = self.confirm(now, previous.at)
+                return wait, previous.at, wait == 0.0
+            if self.dealt:
                 # Its slots are its own of a fleet's schedule (`share`): sent now, this one
                 # would land among the other processes' requests. It takes its next own slot
                 # instead, and the callers booked after it book again from there.
                 self.epoch += 1
                 late = math.floor((now - previous.at) * self.rate) + 1.0
                 self.tat = previous.at + late / self.rate
-            else:
-                wait = self.confirm(now, previous.at, stalls=stalls)
-                return wait, previous.at, wait == 0.0
+            # (Shared: the caller books afresh, alone; see `confirm`.)
         wait = self.book(now)
         return wait, now + wait, True
 
-    def confirm(self, now: float, at: float, *, stalls: bool = True) -> float:
+    def confirm(self, now: float, at: float) -> float:
         """A slot booked for `at`, still valid: the seconds left to wait (0: it is used now).
-        `stalls`: a caller well past its slot starts the schedule again (in one process; a
-        fleet's schedule in Redis is not voided for one process's stall: every process would
-        book again through Redis, each step contending with the others' on a loaded host)."""
+        A caller well past its slot starts the schedule again. (In a fleet, one process's
+        stall does not void the schedule in Redis: every process would book again through
+        Redis, each step contending with the others' on a loaded host. Its late callers book
+        afresh instead, each alone, as new callers do: `reserve`.)"""
         if at - now > 1e-9:
             return at - now
-        if stalls and self._stalled(now, at):
+        if self._stalled(now, at):
             # Stalled (a machine with more runnable processes than cores stops a process for
             # a tenth of a second now and then): the slots booked after this one have passed
             # too, and their callers, woken together, would go at once, a burst the server was

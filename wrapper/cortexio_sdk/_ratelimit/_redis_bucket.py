@@ -365,7 +365,7 @@ class RedisBucket:
                 learner.limited(now, hold, unseen=max(0, clients - 1))
                 changed = True
             else:
-                wait, at, booked = learner.reserve(now, previous, stalls=False)
+                wait, at, booked = learner.reserve(now, previous, shared=True)
                 changed = changed or booked
                 ticket = Ticket(wait, learner.epoch, shared=True, at=at)
             if ticket is not None and not 0.0 <= ticket.wait <= _MAX_WAIT:
