@@ -409,16 +409,13 @@ def test_on_a_machine_that_stalls_now_and_then_late_callers_do_not_go_together(
 
 
 @pytest.mark.parametrize("rate", [5.0, 10.0, 1000 / 60])
-@pytest.mark.parametrize("stalls", [(5.0, 0.1), (2.0, 0.15)])
-def test_a_caller_a_tenth_of_an_interval_late_starts_the_schedule_again(
-    rate: float, stalls: tuple[float, float]
-) -> None:
+def test_a_caller_a_tenth_of_an_interval_late_starts_the_schedule_again(rate: float) -> None:
     """A stall ends anywhere in an interval, so the caller it held is late by anything up to
     one, and the next slot comes that much sooner after it: a bucket of one refuses it unless
-    the rate is that much under the limit. Starting again only past half an interval, 10/s
-    burst 1 kept 0.61 of the limit over seconds 30-60 with a stall of 0.15 s every 2 s, and
-    buckets of one 0.81-0.86 with 0.1 s every 5 s."""
-    run = simulate(TokenBucket(rate, 1.0), callers=16, seconds=SECONDS, stalls=stalls)
+    the rate is that much under the limit. Starting again only past half an interval, buckets
+    of one kept 0.61-0.93 of the limit over seconds 30-60 with a stall of 0.15 s every 2 s
+    (0.61 at 10/s; with 0.1 s every 5 s, the test above: 0.83-0.86 at 5-10/s)."""
+    run = simulate(TokenBucket(rate, 1.0), callers=16, seconds=SECONDS, stalls=(2.0, 0.15))
     assert run.failed == 0
     assert run.share_429(30, 60) <= 0.01
     assert run.goodput(30, 60) >= 0.9
@@ -473,21 +470,6 @@ def test_a_fleet_on_redis_learns_as_one_client_does(rate: float, size: float | s
     assert fleet.failed == 0
     assert fleet.goodput(30, 60) >= alone.goodput(30, 60) - 0.02
     assert fleet.share_429(30, 60) <= alone.share_429(30, 60) + 0.001
-
-
-@pytest.mark.parametrize("rate", [5.0, 10.0, 1000 / 60])
-@pytest.mark.parametrize("stalls", [(5.0, 0.1), (2.0, 0.15)])
-def test_a_fleet_s_stalled_callers_book_afresh_instead_of_going_together(
-    rate: float, stalls: tuple[float, float]
-) -> None:
-    """A fleet's schedule in Redis is not started again for one process's stall (every
-    process would book again through Redis): the callers it held book afresh, each alone.
-    Going at once when they woke, they met a bucket of one's 429s, and the fleet kept 0.31-0.83
-    of the limit over seconds 30-60 (2 x 8, simulated)."""
-    run = simulate(TokenBucket(rate, 1.0), callers=8, seconds=SECONDS, processes=2, stalls=stalls)
-    assert run.failed == 0
-    assert run.share_429(30, 60) <= 0.01
-    assert run.goodput(30, 60) >= 0.8
 
 
 # Token buckets of one, two, five, a second's and a minute's worth: (rate, size).

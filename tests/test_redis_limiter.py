@@ -28,7 +28,7 @@ import pytest
 import redis
 from cortexio_sdk import AsyncCortex, ConfigurationError, Cortex, CortexError, RedisLimiter
 from cortexio_sdk._ratelimit._limiter import Tuning
-from cortexio_sdk._ratelimit._redis_bucket import _Fleet
+from cortexio_sdk._ratelimit._redis_bucket import _Fleet, _parse_read
 from cortexio_sdk.testing import FakeCortex, RedisServer, RedisServerCluster, RedisServerError
 from harness import API_KEY, Api, Kind, closed_port, key_free
 from redis.cluster import RedisCluster
@@ -433,8 +433,8 @@ def test_when_redis_goes_away_each_client_keeps_to_its_share(shared: Shared) -> 
     shared.server_of(first.key).kill()
     fallback = [first.reserve().wait for _ in range(3)]
     assert first.local.max_rate == pytest.approx(5.0)
-    # Paced at 5/s, with no burst (the server's bucket was being used up together), from a
-    # point of the first interval drawn at random: the fleet's processes fall back at once.
+    # Paced at 5/s, with no burst (the server's bucket was being used up together), from its
+    # own slot of the fleet's schedule, in the first interval: the processes fall back at once.
     assert 0.0 <= fallback[0] <= 0.2 + 0.05
     gaps = [later - earlier for earlier, later in itertools.pairwise(fallback)]
     assert gaps == pytest.approx([0.2, 0.2], abs=0.05)
@@ -466,13 +466,30 @@ def test_when_redis_goes_away_the_processes_take_turns_in_the_schedule_they_shar
     second.close()
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        ["1.5", 0, 2, 2],  # a place past the clients
+        ["1.5", 0, 2, -1],
+        ["1.5", 0, 2, True],
+        ["1.5", 0, 2],  # no place (a script of before)
+        ["1.5", 0, 2, 1, "field"],  # a field with no value
+    ],
+)
+def test_a_read_reply_the_script_never_gives_is_refused(reply: list[Any]) -> None:
+    """A step that reads it fails, and the client limits itself locally (as for any reply it
+    cannot read), rather than dealing out slots by a place that is not there."""
+    with pytest.raises(ValueError, match="unexpected"):
+        _parse_read(reply)
+
+
 @pytest.mark.parametrize("clients", [2, 3, 6])
 def test_the_fleet_s_slots_are_dealt_out_by_place_whatever_each_process_read_last(
     clients: int,
 ) -> None:
     """Processes read the schedule at different slots of it, with clocks of their own: each
     still finds its own slots on the one schedule, apart from every other process's."""
-    rate, slot, redis_now = 7.3, 1_234_567.891, 1_234_570.0
+    rate, slot, redis_now = 7.3, 152_345_678.891, 152_345_681.0  # (Redis's seconds: ~1.5e8)
     interval = 1 / rate
     firsts = []
     for place in range(clients):

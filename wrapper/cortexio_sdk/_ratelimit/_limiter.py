@@ -92,7 +92,7 @@ How it learns, in `Learner` (plain numbers, the time passed in):
   the client read as a limit that fell; and the next slot would come less than an interval
   after it, which a bucket of one refuses unless the rate is that much under the limit (from
   half an interval late, 0.61-0.86 of buckets of one at 5-10/s on a machine that stalls,
-  simulated; 0.93-0.97 now). A process keeping to its share of a fleet's schedule (`share`)
+  simulated; 0.93-0.96 now). A process keeping to its share of a fleet's schedule (`share`)
   sends in its own slots alone: a caller late for one waits for the next.
 - Every 429 makes every caller hold off until its Retry-After has passed; 429s arriving during
   a hold-off answer requests sent before it and teach nothing more.
@@ -175,7 +175,8 @@ class Tuning:
     history_slot: float = 0.5  # ...what passed over it is kept in slots of this long...
     window_memory: float = 300.0  # ...and a window not told again for this long is forgotten
     # A caller this share of an interval (and STALL_FLOOR s) late for its slot was stalled: the
-    # schedule starts again from it.
+    # schedule starts again from it (not a fleet's in Redis; in a share, it takes its next own
+    # slot).
     stall_lateness: float = 0.1
 
 
@@ -590,6 +591,9 @@ class Learner:
         if not self.trial and now >= self.burst_retry_at and burst < self.lo:
             burst += 1.0  # try one more at once: if it passes, the server holds it
         tat = max(self.tat, start)
+        if self.dealt and start > self.tat:
+            # (Callers fell behind a share's slots: the next is still one of them.)
+            tat = self.tat + math.ceil((start - self.tat) * self.rate - 1e-9) * interval
         send_at = max(start, tat - (burst - 1.0) * interval)
         if send_at < tat - interval * 1e-6 and burst > self.burst:
             self.burst_at = now
@@ -622,29 +626,28 @@ class Learner:
         the slot's time, whether the state changed). `shared`: the schedule is a fleet's, in
         Redis (see `confirm`)."""
         if previous is not None and previous.epoch == self.epoch:
-            if not (self.dealt or shared) or not self._stalled(now, previous.at):
-                wait = self.confirm(now, previous.at)
+            if not (self.dealt and self._stalled(now, previous.at)):
+                wait = self.confirm(now, previous.at, restart=not shared)
                 return wait, previous.at, wait == 0.0
-            if self.dealt:
-                # Its slots are its own of a fleet's schedule (`share`): sent now, this one
-                # would land among the other processes' requests. It takes its next own slot
-                # instead, and the callers booked after it book again from there.
-                self.epoch += 1
-                late = math.floor((now - previous.at) * self.rate) + 1.0
-                self.tat = previous.at + late / self.rate
-            # (Shared: the caller books afresh, alone; see `confirm`.)
+            # Its slots are its own of a fleet's schedule (`share`): sent now, this one would
+            # land among the other processes' requests. It takes its next own slot instead,
+            # and the callers booked after it book again from there.
+            self.epoch += 1
+            late = math.floor((now - previous.at) * self.rate) + 1.0
+            self.tat = previous.at + late / self.rate
         wait = self.book(now)
         return wait, now + wait, True
 
-    def confirm(self, now: float, at: float) -> float:
+    def confirm(self, now: float, at: float, *, restart: bool = True) -> float:
         """A slot booked for `at`, still valid: the seconds left to wait (0: it is used now).
-        A caller well past its slot starts the schedule again. (In a fleet, one process's
-        stall does not void the schedule in Redis: every process would book again through
-        Redis, each step contending with the others' on a loaded host. Its late callers book
-        afresh instead, each alone, as new callers do: `reserve`.)"""
+        With `restart`, a caller well past its slot starts the schedule again. (Not in a
+        fleet's schedule in Redis, for one process's stall: every process would book again
+        through Redis, each step contending with the others' on a loaded host. Nor do its late
+        callers book afresh, each alone: each lost its slot, and under figure 4's load a fleet
+        kept 0.69-0.74 of figure 7's limit so, against 0.97-0.99 going late.)"""
         if at - now > 1e-9:
             return at - now
-        if self._stalled(now, at):
+        if restart and self._stalled(now, at):
             # Stalled (a machine with more runnable processes than cores stops a process for
             # a tenth of a second now and then): the slots booked after this one have passed
             # too, and their callers, woken together, would go at once, a burst the server was
@@ -866,8 +869,8 @@ class Learner:
             # No burst, however long this limiter has run: one would go at once, phase or not.
             self.burst = 1.0
             self.burst_retry_at = max(self.burst_retry_at, now + self.tuning.burst_retry)
-        # (Whole intervals later if this limiter booked past that slot or holds off until
-        # later: the slots stay where they were given, apart from the other processes'.)
+        # (Whole intervals later where this limiter's schedule or hold-off lies past that
+        # slot: the slots stay where they were given, apart from the other processes'.)
         first = now + phase / self.rate
         taken = max(self.tat, self.hold) - first
         if taken > 0.0:
@@ -951,10 +954,11 @@ class RateLimiter:
         """Keep to `fraction` of the configured maximum from now on, starting at `fraction` of
         `rate` (requests/s), with no burst saved up: this process's part of a fleet whose shared
         limiter became unreachable, while the server's bucket is likely empty. The first slot
-        is `phase` (0 to 1) of an interval away (or whole intervals after it, past slots this
-        limiter booked already): the fleet's processes fall back at one moment, and each takes
-        its own slots of the schedule they shared (`_redis_bucket._Fleet.phase`); starting at
-        once they would send together into that empty bucket."""
+        is `phase` (0 to 1) of an interval away, or whole intervals after it where this
+        limiter's own schedule (the request it let go last, slots it booked) or a hold-off lies
+        past it: the fleet's processes fall back at one moment, and each takes its own slots of
+        the schedule they shared (`_redis_bucket._Fleet.phase`); starting at once they would
+        send together into that empty bucket."""
         with self._lock:
             self._learner.share(self._clock(), fraction, self._full_rate, rate, phase)
 

@@ -534,7 +534,8 @@ class _Fleet(NamedTuple):
         interval = 1.0 / self.rate
         number = round(self.slot * self.rate)
         mine = self.slot + ((self.place - number) % self.clients) * interval + self.offset
-        return ((mine - now) / (self.clients * interval)) % 1.0
+        phase = ((mine - now) / (self.clients * interval)) % 1.0
+        return phase if phase < 1.0 else 0.0  # (a tiny negative rounds to 1.0)
 
 
 # A step's generator: yields the script's arguments, is sent its replies, returns the ticket.
