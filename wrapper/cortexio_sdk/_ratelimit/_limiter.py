@@ -591,9 +591,8 @@ class Learner:
         if not self.trial and now >= self.burst_retry_at and burst < self.lo:
             burst += 1.0  # try one more at once: if it passes, the server holds it
         tat = max(self.tat, start)
-        if self.dealt and start > self.tat:
-            # (Callers fell behind a share's slots: the next is still one of them.)
-            tat = self.tat + math.ceil((start - self.tat) * self.rate - 1e-9) * interval
+        if self.dealt:
+            tat = self._slot_from(self.tat, start)  # (callers fell behind: still a share's slot)
         send_at = max(start, tat - (burst - 1.0) * interval)
         if send_at < tat - interval * 1e-6 and burst > self.burst:
             self.burst_at = now
@@ -633,8 +632,7 @@ class Learner:
             # land among the other processes' requests. It takes its next own slot instead,
             # and the callers booked after it book again from there.
             self.epoch += 1
-            late = math.floor((now - previous.at) * self.rate) + 1.0
-            self.tat = previous.at + late / self.rate
+            self.tat = self._slot_from(previous.at, now)
         wait = self.book(now)
         return wait, now + wait, True
 
@@ -659,6 +657,13 @@ class Learner:
             self.tat = now + 1.0 / self.rate
         self.last_go = now
         return 0.0
+
+    def _slot_from(self, slot: float, time: float) -> float:
+        """The first of the slots one interval apart through `slot` that is not before `time`
+        (a share's slots are dealt out of a fleet's schedule: they stay on it)."""
+        if time <= slot:
+            return slot
+        return slot + math.ceil((time - slot) * self.rate - 1e-9) / self.rate
 
     def _stalled(self, now: float, at: float) -> bool:
         """Whether a caller this late for its slot `at` was stalled (`Tuning.stall_lateness`)."""
@@ -871,11 +876,7 @@ class Learner:
             self.burst_retry_at = max(self.burst_retry_at, now + self.tuning.burst_retry)
         # (Whole intervals later where this limiter's schedule or hold-off lies past that
         # slot: the slots stay where they were given, apart from the other processes'.)
-        first = now + phase / self.rate
-        taken = max(self.tat, self.hold) - first
-        if taken > 0.0:
-            first += math.ceil(taken * self.rate - 1e-9) / self.rate
-        self.tat = first
+        self.tat = self._slot_from(now + phase / self.rate, max(self.tat, self.hold))
         self.epoch += 1  # (slots booked here before go again, on this schedule)
         self.dealt = True
 
