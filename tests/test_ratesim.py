@@ -15,8 +15,8 @@ over every shape of `wide_shapes()` and `change_shapes()` (more than 200):
 - against a bucket of one with requests spread in time on their way, near the best fixed pace;
 - on a machine that stalls now and then, callers woken late do not go together;
 - a fleet of processes on `RedisLimiter` learns as one client does, and with Redis killed
-  mid-run no call fails, each process warns once, and against buckets of 5 and more the
-  fleet keeps 0.8 of the limit.
+  mid-run no call fails, each process warns once, and against every bucket, one to a
+  minute's worth, the fleet keeps 0.8 of the limit.
 
 Where the issue's strictest bounds are not met (a bucket or window that remembers ten seconds
 or a minute, rates of 2/s and under where one 429 is more than 1 % of a minute's requests),
