@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
 from cortexio_sdk import Cortex
-from cortexio_sdk._ratelimit._limiter import Learner, RateLimiter, Ticket, Tuning
+from cortexio_sdk._ratelimit._limiter import Learner, RateLimiter, Ticket, Tuning, learning
 from fakeclock import FakeClock
 from harness import IN_PROGRESS, Api, in_order
 from loopback import LoopbackServer, Received, Reply
@@ -310,6 +311,42 @@ def test_a_429_right_after_a_burst_blames_the_burst_not_the_rate() -> None:
     clock.now += 5.0
     spaced = 1 / limiter.rate
     assert waits(limiter, 2) == pytest.approx([0.0, spaced], abs=1e-5)  # no burst tried now
+
+
+def test_at_debug_the_limiter_says_what_each_429_taught_and_each_new_rate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Why a client sends at the rate it does, on the `cortexio_sdk.ratelimit` logger: every
+    new rate after requests passed, and what each 429 was read as; a 429 answering a request
+    sent before the hold-off teaches nothing and says nothing."""
+    clock = FakeClock()
+    limiter = RateLimiter(1000, clock=clock)
+    caplog.set_level(logging.DEBUG, logger="cortexio_sdk.ratelimit")
+    passing(limiter, clock, 3.0)  # the slow start doubles twice
+    limiter.hold_off(1.0)  # 8.33/s: not under half the maximum, so it counts
+    limiter.hold_off(1.0)  # another answer from before the hold-off
+    assert [r.getMessage() for r in caplog.records if r.name == "cortexio_sdk.ratelimit"] == [
+        "rate limit: requests passed at 2.08/s; now trying 4.17/s (2.08/s passed)",
+        "rate limit: requests passed at 4.17/s; now trying 8.33/s (4.17/s passed)",
+        "rate limit: a 429 at 8.33/s, read as the rate on trial too fast; now trying 4.17/s"
+        " (4.17/s passed, 8.33/s met a 429)",
+    ]
+    assert all(r.levelno == logging.DEBUG for r in caplog.records)
+
+
+def test_above_debug_the_limiter_builds_no_message() -> None:
+    """The records are built only when somebody listens (the success path is every request)."""
+    clock = FakeClock()
+    limiter = RateLimiter(1000, clock=clock)
+    logging.getLogger("cortexio_sdk.ratelimit").setLevel(logging.INFO)
+    try:
+        passing(limiter, clock, 3.0)
+        learner = limiter.learner
+        assert limiter.rate == pytest.approx(1000 / 60 / 2, rel=0.02)  # it did learn
+        assert learning(learner.rate / 2, learner, None, shared=False) is None
+        assert learning(learner.rate, learner, "a reading", shared=False) is None
+    finally:
+        logging.getLogger("cortexio_sdk.ratelimit").setLevel(logging.NOTSET)
 
 
 # -- threads and fleets ---------------------------------------------------------------------

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from cortexio_sdk._ratelimit._limiter import Learner, Tuning
+from fakeclock import FakeClock
 from ratesim import (
     CHANGE_AT,
     DOCUMENTED_RPM,
@@ -41,6 +43,7 @@ from ratesim import (
     FixedWindow,
     Result,
     Server,
+    SimulatedRedis,
     TokenBucket,
     best_pace,
     change_shapes,
@@ -453,6 +456,34 @@ def test_a_window_shorter_than_a_minute_is_not_read_as_one(
 
 
 # -- fleets: processes sharing one key through RedisLimiter (its script simulated) -------------
+
+
+def test_at_debug_a_fleet_s_client_says_what_its_steps_taught_once_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A process of a fleet logs what the shared learner concluded, in the step it wrote, as
+    one client does, marked shared (its own limiter, which only shadows it, says nothing);
+    once Redis is gone, its own limiter's learning, unmarked."""
+    clock = FakeClock(0.0)
+    client = SimulatedRedis(clock, killed_at=10.0).client(1000.0, told=False, process=0)
+    caplog.set_level(logging.DEBUG, logger="cortexio_sdk.ratelimit")
+    end = 3.0
+    while (ticket := client.reserve()).wait + clock.now <= end:
+        clock.now += ticket.wait
+        client.succeeded()
+    client.hold_off(1.0)
+    messages = [r.getMessage() for r in caplog.records if r.name == "cortexio_sdk.ratelimit"]
+    assert messages[0] == (
+        "rate limit (shared): requests passed at 2.08/s; now trying 4.17/s (2.08/s passed)"
+    )
+    assert messages[-1].startswith("rate limit (shared): a 429 at ")
+    assert all("(shared)" in message for message in messages)
+    assert len(messages) == len(set(messages))
+    clock.now = 11.0  # Redis is gone: this process limits itself alone
+    client.reserve()
+    client.hold_off(1.0)
+    last = [r.getMessage() for r in caplog.records if r.name == "cortexio_sdk.ratelimit"][-1]
+    assert last.startswith("rate limit: a 429 at "), last
 
 
 @pytest.mark.parametrize("rate", [2.0, 5.0, 10.0, 1000 / 60])

@@ -99,11 +99,14 @@ How it learns, in `Learner` (plain numbers, the time passed in):
 
 Booking is instant and never blocks under the lock, so `RateLimiter` is safe from threads and
 event loops alike; `_redis_bucket.RedisBucket` runs the same `Learner` on state kept in Redis.
+Each new rate, and what each 429 was read as, is logged at DEBUG on the `cortexio_sdk.ratelimit`
+logger (`learning`), built only when that level is on.
 tests/support/ratesim.py drives it on a fake clock against the fake Cortex's own rate limits.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -115,6 +118,8 @@ import attrs
 from .._checks import check_number
 
 __all__ = ["Learner", "Limiter", "RateLimiter", "Ticket", "Tuning"]
+
+logger = logging.getLogger("cortexio_sdk.ratelimit")
 
 
 class Limiter(Protocol):
@@ -373,9 +378,10 @@ class Learner:
             self.hi = 0.0
         self._next(now)
 
-    def limited(self, now: float, seconds: float, *, unseen: float = 0.0) -> None:
+    def limited(self, now: float, seconds: float, *, unseen: float = 0.0) -> str | None:
         """A 429 asked every caller for `seconds` of quiet. `unseen`: successes that may not be
-        reported yet (other processes of a fleet report theirs at their next step)."""
+        reported yet (other processes of a fleet report theirs at their next step). Returns
+        what the 429 was read as (None: an answer to a request sent before the hold-off)."""
         t = self.tuning
         if seconds > 1.0:
             self.long_retry_at = now
@@ -386,13 +392,13 @@ class Learner:
             # The callers wait for their turns: what passed is what the server let through.
             busy = self.spacing <= 1.5 / self.rate
             if self._excuse(now, seconds, explained=burst or quiet or window):
-                return
+                return "the slow start's first: the rate is tried again before it counts"
             if self.window > 0.0 and now - self.window_at > t.window_memory:
                 self.window = self.window_count = 0.0  # not told again for long: a stray one
             known = self.window > 0.0 and busy and not (window or burst)
             if known and self._windowed(now, now + seconds):
                 self._hold(now, seconds)
-                return
+                return f"a window of {self.window_count:.0f} a minute, kept to"
             refuted = self._refutes_lo(now)
             ceiling = self._ceiling(now, busy and not (burst or quiet), unseen)
             first = self.limited_at == -math.inf
@@ -402,27 +408,7 @@ class Learner:
                 # that met a 429 is not): an assumption failed (a window, not a bucket; another
                 # client's spending).
                 ceiling = math.inf
-            if burst:
-                # A request sent early met it: the burst was too large, not the rate.
-                self.burst = max(1.0, math.floor(self.burst / 2.0))
-                self.burst_retry_at = now + t.burst_retry
-            elif quiet:
-                pass  # the first call after a quiet spell: someone else spent the bucket
-            elif self.trial:
-                self._trial_failed(now, refuted, ceiling)
-            else:
-                # A rate known to pass no longer does: the limit fell (or a bucket's savings
-                # hid that it was too fast all along). Learn it again from below; only the
-                # span just ended bounds the new limit.
-                self.hi = min(self.rate, ceiling)
-                self.lo = 0.0
-                self.probing = False
-                if not first:  # (what passed before says nothing of the bucket now)
-                    self.big_ok, self.big_time, self.big_at = 0.0, 0.0, -math.inf
-                self._forget_steady()
-                self.span_ok, self.span_time, self.spans = self.last_ok, self.last_time, 1.0
-                self.floor = self._bound()
-                self._next(now)
+            reading = self._learn(now, refuted, ceiling, burst=burst, quiet=quiet, first=first)
             self.burst_at = -math.inf
             self.step = t.first_step
             self.starting = False
@@ -430,9 +416,44 @@ class Learner:
             self._window(now, seconds, busy)
             # The span starts at the rate set now.
             self.since_rate, self.since_top, self.since_gap = self.rate, self.rate, 0.0
+            if window:
+                reading = f"a window ending in {seconds:.0f} s; {reading}"
+        else:
+            reading = None
         if self.hi > 0.0:  # a hold-off lets the bucket save up at most this much
             self.credit = self.hi * seconds
         self._hold(now, seconds)
+        return reading
+
+    def _learn(
+        self, now: float, refuted: bool, ceiling: float, *, burst: bool, quiet: bool, first: bool
+    ) -> str:
+        """What a new 429 teaches (see `limited`), and what it was read as."""
+        if burst:
+            # A request sent early met it: the burst was too large, not the rate.
+            self.burst = max(1.0, math.floor(self.burst / 2.0))
+            self.burst_retry_at = now + self.tuning.burst_retry
+            return f"a burst too large: at most {self.burst:.0f} at once"
+        if quiet:
+            # The first call after a quiet spell: someone else spent the bucket.
+            return "the first after a quiet spell: not the rate"
+        if self.trial:
+            reading = "a probe past the limit" if self.probing else "the rate on trial too fast"
+            self._trial_failed(now, refuted, ceiling)
+            return reading
+        # A rate known to pass no longer does: the limit fell (or a bucket's savings hid that
+        # it was too fast all along). Learn it again from below; only the span just ended
+        # bounds the new limit.
+        self.hi = min(self.rate, ceiling)
+        self.lo = 0.0
+        self.probing = False
+        if not first:  # (what passed before says nothing of the bucket now)
+            self.big_ok, self.big_time, self.big_at = 0.0, 0.0, -math.inf
+        self._forget_steady()
+        self.span_ok, self.span_time, self.spans = self.last_ok, self.last_time, 1.0
+        self.floor = self._bound()
+        self._next(now)
+        return "a rate that passed no longer does: the limit is learnt again"
 
     def _window(self, now: float, seconds: float, busy: bool) -> None:
         """A Retry-After far longer than a token takes to come back is a window's: nothing
@@ -881,6 +902,46 @@ class Learner:
         self.dealt = True
 
 
+def learning(
+    before: float, learner: Learner, reading: str | None, shared: bool
+) -> tuple[object, ...] | None:
+    """What `log_learning` logs of a step that had `before` as its rate (read under the lock
+    that guards `learner`): what a 429 was read as, or a new rate after requests passed, with
+    what the client knows of the limit. None when there is nothing to say or nobody listens."""
+    if (reading is None and learner.rate == before) or not logger.isEnabledFor(logging.DEBUG):
+        return None
+    state = "probing at" if learner.probing else "trying" if learner.trial else "steady at"
+    known = f"{learner.lo:.3g}/s passed" if learner.lo > 0.0 else "nothing passed yet"
+    if learner.hi > 0.0:
+        known += f", {learner.hi:.3g}/s met a 429"
+    where = " (shared)" if shared else ""
+    if reading is None:
+        return (
+            "rate limit%s: requests passed at %.3g/s; now %s %.3g/s (%s)",
+            where,
+            before,
+            state,
+            learner.rate,
+            known,
+        )
+    return (
+        "rate limit%s: a 429 at %.3g/s, read as %s; now %s %.3g/s (%s)",
+        where,
+        before,
+        reading,
+        state,
+        learner.rate,
+        known,
+    )
+
+
+def log_learning(record: tuple[object, ...] | None) -> None:
+    """At DEBUG on the `cortexio_sdk.ratelimit` logger, outside any lock (`Learner` itself does
+    no I/O): why a client sends at the rate it does."""
+    if record is not None:
+        logger.debug(*record)
+
+
 class RateLimiter:
     """The in-process limiter: `Learner`'s arithmetic under a lock, on this process's clock.
 
@@ -911,6 +972,9 @@ class RateLimiter:
         self._clock = clock
         self._lock = threading.Lock()
         self._learner = Learner(self._full_rate, tuning, clock(), told=told)
+        # Whether it logs its learning at DEBUG (`log_learning`): not while it only shadows a
+        # fleet's learner in Redis, which logs instead.
+        self.logs = True
         if burst is not None:
             self._learner.burst = check_number("burst", burst)
             self._learner.burst_retry_at = math.inf  # told: never learnt
@@ -944,12 +1008,18 @@ class RateLimiter:
     def hold_off(self, seconds: float) -> None:
         """A 429 asked for `seconds` of quiet: every caller waits, and the limiter learns."""
         with self._lock:
-            self._learner.limited(self._clock(), seconds)
+            before = self._learner.rate
+            reading = self._learner.limited(self._clock(), seconds)
+            record = learning(before, self._learner, reading, shared=False) if self.logs else None
+        log_learning(record)
 
     def succeeded(self) -> None:
         """A request went through."""
         with self._lock:
+            before = self._learner.rate
             self._learner.passed(self._clock())
+            record = learning(before, self._learner, None, shared=False) if self.logs else None
+        log_learning(record)
 
     def take_share(self, fraction: float, rate: float, phase: float = 0.0) -> None:
         """Keep to `fraction` of the configured maximum from now on, starting at `fraction` of

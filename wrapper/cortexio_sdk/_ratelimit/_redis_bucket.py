@@ -52,7 +52,7 @@ from redis.retry import Retry
 
 from .._exceptions import ConfigurationError
 from .._telemetry._records import limiter_fell_back
-from ._limiter import Learner, RateLimiter, Ticket
+from ._limiter import Learner, RateLimiter, Ticket, learning, log_learning
 from ._redact import redacted
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ class RedisBucket:
         self._keys = [key, f"{key}:clients"]
         self._id = secrets.token_hex(8)  # names this client among those sharing the key
         self.local = RateLimiter(requests_per_minute, told=told, clock=clock)
+        self.local.logs = False  # (the shared learner says what it learns, until an outage)
         self._max_rate = self.local.max_rate
         self._told = told
         self._lock = threading.Lock()
@@ -357,12 +358,13 @@ class RedisBucket:
                 state, self._max_rate, self.local.tuning, now, told=self._told
             )
             changed = successes > 0 or not state
+            before, reading = learner.rate, None
             if successes:
                 learner.passed(now, successes)
             ticket = None
             if hold is not None:
                 # (Each other client may hold one success it has not reported yet.)
-                learner.limited(now, hold, unseen=max(0, clients - 1))
+                reading = learner.limited(now, hold, unseen=max(0, clients - 1))
                 changed = True
             else:
                 wait, at, booked = learner.reserve(now, previous, shared=True)
@@ -372,13 +374,16 @@ class RedisBucket:
                 raise ValueError(f"the shared limiter's state gives a wait of {ticket.wait!r} s")
             with self._lock:
                 self._fleet = _Fleet(learner.rate, clients, place, learner.tat, offset)
+            record = learning(before, learner, reading, shared=True)
             if not changed:
+                log_learning(record)
                 return ticket
             ahead = max(0.0, learner.hold - now, learner.tat - now)
             ttl = STATE_TTL_MS + math.ceil(ahead * 1000)
             fields = [item for pair in learner.to_state().items() for item in pair]
             reply = yield ["write", *who, ttl, version, *fields]
             if reply == 1:
+                log_learning(record)  # (once: the step that was written)
                 return ticket
         raise _Contended(f"{CAS_ATTEMPTS} other clients wrote the shared limit first in a row")
 
@@ -391,6 +396,7 @@ class RedisBucket:
             self._probing = False
             back, self._down = self._down, False
         if back:
+            self.local.logs = False
             logger.info(
                 "rate limit: Redis at %s is back; the limit is shared again",
                 redacted(self.config.url),
@@ -437,6 +443,7 @@ class RedisBucket:
             # rate they shared, instead of all sending the key's whole limit, on its own slots.
             self.local.take_share(1.0 / fleet.clients, fleet.rate, phase=fleet.phase(now))
         if first:
+            self.local.logs = True
             limiter_fell_back()
             logger.warning(
                 "rate limit: Redis at %s failed (%s: %s); this process limits itself alone "
