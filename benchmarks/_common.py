@@ -184,6 +184,36 @@ class RedisWarnings(logging.Handler):
             self.messages.append(message)
 
 
+LEARNING_LOG = "CORTEX_BENCH_LEARNING_LOG"  # a directory: each SDK client's learning, a file
+
+
+def learning_log(name: str) -> None:
+    """With `CORTEX_BENCH_LEARNING_LOG` set (`--learning-log DIR` of figures 4 and 7), this
+    process writes what its SDK client's rate limiter learnt (the `cortexio_sdk.ratelimit`
+    logger at DEBUG, each line stamped with the milliseconds since the process started) to
+    `DIR/<name>.log`, made at its first line (none for a client without the SDK's limiter): why
+    a wall-clock cell ended where it did, read beside its counts per second."""
+    directory = os.environ.get(LEARNING_LOG)
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in " .,-" else "_" for c in name)
+    handler = logging.FileHandler(os.path.join(directory, f"{safe}.log"), delay=True)
+    handler.setFormatter(logging.Formatter("%(relativeCreated)9.0f ms %(message)s"))
+    logger = logging.getLogger("cortexio_sdk.ratelimit")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # (not into a figure's own handlers on the SDK's logger)
+
+
+def learning_log_option(argv: Sequence[str] | None = None) -> None:
+    """`--learning-log DIR`: the child processes of this figure write their clients' learning
+    there (see `learning_log`)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--learning-log" in args:
+        os.environ[LEARNING_LOG] = os.path.abspath(args[args.index("--learning-log") + 1])
+
+
 def emit(result: dict[str, Any]) -> None:
     """A figure's result: one JSON line on stdout, read by benchmarks.__main__."""
     print(json.dumps(result), flush=True)

@@ -1048,5 +1048,7 @@ nox -s bench        # the full run (under 15 minutes); rewrites BENCHMARKS.md, d
 nox -s bench_quick  # fewer cells, shorter runs (CI); prints the table, keeps no picture
 python -m benchmarks.goodput --only "5/s burst 1" --seconds 20  # some cells, as JSON
 python -m benchmarks.fleet --only "Redis killed" --seconds 20   # needs redis-server
+python -m benchmarks.goodput --only "burst 1," --learning-log /tmp/learning  # and each SDK
+    # client's rate limiter: what each 429 was read as, each new rate (a file per client)
 ```
 """

@@ -35,7 +35,16 @@ from typing import Any
 
 from cortexio_sdk.testing import RedisServer
 
-from ._common import Counting, RedisWarnings, check, emit, fake, quick_flag
+from ._common import (
+    Counting,
+    RedisWarnings,
+    check,
+    emit,
+    fake,
+    learning_log,
+    learning_log_option,
+    quick_flag,
+)
 from ._ratelimited import (
     KINDS,
     SHAPES,
@@ -96,6 +105,7 @@ QUICK_CELLS = (Cell(FIGURE_7.shape, 4, 8), KILLED)
 def worker(config: dict[str, Any]) -> dict[str, Any]:
     """One process of a fleet: one client, its threads, for `seconds` from the start the parent
     sends on stdin once every process of the cell has said it is ready (its client built)."""
+    learning_log(f"{config['cell']}, {config['kind']}, process {config['process']}")
     warnings = RedisWarnings()
     sdk_logger = logging.getLogger("cortexio_sdk")
     sdk_logger.addHandler(warnings)
@@ -140,15 +150,22 @@ def one_cell(cell: Cell, seconds: float) -> dict[str, Any]:
                 "limit": shape.limit,
                 "threads": cell.threads,
                 "seconds": seconds,
+                "cell": cell.name,
             }
             fleets[kind] = [
                 subprocess.Popen(
-                    [sys.executable, "-m", "benchmarks.fleet", "--worker", json.dumps(config)],
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.fleet",
+                        "--worker",
+                        json.dumps({**config, "process": process}),
+                    ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
                 )
-                for _ in range(cell.processes)
+                for process in range(cell.processes)
             ]
             started += fleets[kind]
         every = [process for fleet in fleets.values() for process in fleet]
@@ -191,6 +208,7 @@ def main() -> None:
         emit(worker(json.loads(sys.argv[sys.argv.index("--worker") + 1])))
         sys.stdout.flush()
         os._exit(0)  # calls left under way must not hold the exit
+    learning_log_option()
     quick = quick_flag()
     seconds = float(_option("--seconds") or (QUICK_SECONDS if quick else SECONDS))
     sample: tuple[Cell, ...] = QUICK_CELLS if quick else CELLS

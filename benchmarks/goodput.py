@@ -39,7 +39,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from ._common import AsyncCounting, Counting, check, emit, fake, quick_flag
+from ._common import (
+    AsyncCounting,
+    Counting,
+    check,
+    emit,
+    fake,
+    learning_log,
+    learning_log_option,
+    quick_flag,
+)
 from ._ratelimited import (
     KINDS,
     SHAPES,
@@ -116,6 +125,7 @@ def one_run(spec: dict[str, Any]) -> dict[str, Any]:
     the start the parent sends, and returns its counts per second."""
     shape = SHAPES[spec["shape"]]
     kind, mode, callers, seconds = spec["kind"], spec["mode"], spec["callers"], spec["seconds"]
+    learning_log(f"{spec['shape']}, {callers} {mode}, {kind}")
     with fake(job_seconds=3600, extra=shape.fake_options()) as url:
         job_id = create_job(url)
         by_second: Counter[tuple[int, int]] = Counter()
@@ -200,6 +210,7 @@ def main() -> None:
         # Calls left under way (daemon threads, a client's queue) must not hold the exit.
         sys.stdout.flush()
         os._exit(0)
+    learning_log_option()
     quick = quick_flag()
     seconds = float(_option("--seconds") or (QUICK_SECONDS if quick else SECONDS))
     sample: tuple[Cell, ...] = QUICK_CELLS if quick else CELLS
