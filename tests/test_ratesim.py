@@ -19,8 +19,10 @@ over every shape of `wide_shapes()` and `change_shapes()` (more than 200):
   minute's worth, the fleet keeps 0.8 of the limit.
 
 Where the issue's strictest bounds are not met (a bucket or window that remembers ten seconds
-or a minute, rates of 2/s and under where one 429 is more than 1 % of a minute's requests),
-BENCHMARKS.md figure 8 shows each cell beside plain retry and says why.
+or a minute, rates of 3.3/s and under where one 429 is more than 1 % of a half-minute's
+requests, brackets that stop a few % short of the limit, limits that halve to under 3/s),
+BENCHMARKS.md figure 8 shows each cell beside the SDK told the limit (an oracle that knows the
+shape) and says why.
 """
 
 from __future__ import annotations
