@@ -131,8 +131,8 @@ def _wall_why(sweep: dict[str, Any], spread: dict[str, Any] | None) -> Any:
             return (
                 f"met when simulated ({sim['goodput_late']:.2f}, "
                 f"{sim['share_429_late']:.1%} 429s), and on a machine that stalls now and then "
-                f"{min(sdk):.2f}-{max(sdk):.2f}, where the best fixed pace gets "
-                f"{min(best):.2f}-{max(best):.2f} (figure 8): lost on the wall clock"
+                f"{_range(sdk, 2)}, where the best fixed pace gets {_range(best, 2)} "
+                "(figure 8): lost on the wall clock"
             )
         return (
             f"met when simulated ({sim['goodput_late']:.2f}, {sim['share_429_late']:.1%} 429s): "
@@ -387,9 +387,9 @@ def _between_why(between: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _range(values: Sequence[float]) -> str:
-    """The lowest and highest of `values`, or the one value they all are, to three places."""
-    low, high = f"{min(values):.3f}", f"{max(values):.3f}"
+def _range(values: Sequence[float], places: int = 3) -> str:
+    """The lowest and highest of `values`, or the one value they all are, to `places`."""
+    low, high = f"{min(values):.{places}f}", f"{max(values):.{places}f}"
     return low if low == high else f"{low}-{high}"
 
 
@@ -439,7 +439,7 @@ def _changes_summary(changes: Sequence[dict[str, Any]]) -> str:
     told = [c["told"]["goodput"] for c in changes]
     return (
         f"| 8 limits that halve or double mid-run, {len(changes)} cells (simulated) | told the "
-        f"new limit: {min(told):.2f}-{max(told):.2f} of it | worst cell: {worst['server']}, "
+        f"new limit: {_range(told, 2)} of it | worst cell: {worst['server']}, "
         f"{worst['change']}: **{worst['goodput']:.2f}** of the new limit, "
         f"{worst['share_429']:.1%} 429s ({worst['count_429']}) | {met} of the {len(bound)} "
         "cells the issue bounds meet it | halved: >= 0.9, < 1 % 429s from 15 s after; "
