@@ -452,7 +452,9 @@ def _first_seconds(goodput: dict[str, Any], sweep: dict[str, Any]) -> str:
     runs of this figure before issue 13's limiter."""
     cells = [goodput["cells"].get(name) for name in goodput.get("figure_4_cells", [])]
     walls = [c["clients"]["sdk"] for c in cells if c is not None]
-    sims = [c for c in sweep["cells"] if c["server"] == "bucket 10/s burst 1 s"]
+    sims = [
+        c for c in sweep["cells"] if c["server"] == "bucket 10/s burst 1 s" and c["callers"] == 16
+    ]
     if not walls or not sims:
         return "- Figure 4's own cell (10/s burst 10) was not measured in this run."
     wall = ", ".join(f"{w['goodput_early']:.2f}" for w in walls)
